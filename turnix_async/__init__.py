@@ -1,0 +1,45 @@
+"""turnix-async: the asyncio-first Python SDK for the Turnix STUN/TURN API.
+
+async with AsyncTurnix() as turnix:        # token from TURNIX_API_TOKEN
+    creds = await turnix.get_ice_credentials(room="demo-room", ttl=120)
+    pc_config = creds.to_rtc_configuration()
+"""
+
+from ._client import AsyncTurnix
+from ._errors import (
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    TurnixAPIError,
+    TurnixConnectionError,
+    TurnixError,
+    TurnixTimeoutError,
+)
+from ._models import IceCredentials, IceCredentialsRequest, IceServer, Region
+from ._version import __version__
+
+__all__ = [
+    "AsyncTurnix",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "IceCredentials",
+    "IceCredentialsRequest",
+    "IceServer",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Region",
+    "ResponseValidationError",
+    "ServerError",
+    "TurnixAPIError",
+    "TurnixConnectionError",
+    "TurnixError",
+    "TurnixTimeoutError",
+    "__version__",
+]

@@ -1,0 +1,301 @@
+"""`AsyncTurnix`: the client's lifecycle and the two endpoint methods."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import platform
+import ssl as ssl_module
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from ._convert import parse_ice_credentials, parse_regions, request_body
+from ._errors import (
+    ClientClosedError,
+    ResponseValidationError,
+    TurnixConnectionError,
+    TurnixError,
+    TurnixTimeoutError,
+    api_error,
+)
+from ._middleware import BearerAuth, CappedResponse, RetryMiddleware, RetryPolicy
+from ._middleware import parse_retry_after as _retry_after
+from ._models import IceCredentials, IceCredentialsRequest, Region
+from ._version import __version__
+
+__all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
+
+DEFAULT_BASE_URL = "https://turnix.io/api/v1"
+TOKEN_ENV = "TURNIX_API_TOKEN"
+BASE_URL_ENV = "TURNIX_BASE_URL"
+
+_USER_AGENT = (
+    f"turnix-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+)
+_JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json"}
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)  # the retry middleware times each attempt
+
+
+class AsyncTurnix:
+    """Async client for the Turnix API; owns one `aiohttp.ClientSession`.
+
+    Use it as `async with AsyncTurnix() as turnix:` or call `await turnix.close()`
+    yourself. Create one per application and share it: it pools connections.
+
+    Args:
+        api_token: the API token; defaults to env `TURNIX_API_TOKEN`.
+        base_url: defaults to env `TURNIX_BASE_URL`, else `https://turnix.io/api/v1`.
+            Must be https (plain http only for localhost, 127.0.0.0/8 and ::1).
+        timeout: seconds for ONE attempt: connect, response and body.
+        max_retries: retries after the first attempt (connection errors, timeouts,
+            408, 429, 500, 502, 503, 504).
+        deadline: optional total seconds for one call, every attempt and wait included.
+        ssl: an `ssl.SSLContext` to verify the server with (e.g. a corporate CA).
+        proxy: an HTTP(S) proxy URL for every request.
+        trace_configs: `aiohttp.TraceConfig`s for request tracing.
+        backoff_base, backoff_max: exponential backoff (base x 2^n, capped, jittered).
+        retry_after_cap: a `Retry-After` longer than this is not waited: the call fails.
+        max_response_size: bodies larger than this many bytes are refused.
+
+    Raises:
+        ValueError: a missing or malformed token, a non-https base URL, bad numbers.
+    """
+
+    def __init__(
+        self,
+        api_token: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 2,
+        deadline: float | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        proxy: str | URL | None = None,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        retry_after_cap: float = 60.0,
+        max_response_size: int = 1024 * 1024,
+    ) -> None:
+        self._token = _check_token(api_token)
+        self._base_url = _check_base_url(
+            base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        )
+        self._retry = RetryMiddleware(
+            RetryPolicy(
+                max_retries=_check_int("max_retries", max_retries, minimum=0),
+                timeout=_check_seconds("timeout", timeout),
+                deadline=None if deadline is None else _check_seconds("deadline", deadline),
+                backoff_base=_check_seconds("backoff_base", backoff_base, zero_ok=True),
+                backoff_max=_check_seconds("backoff_max", backoff_max, zero_ok=True),
+                retry_after_cap=_check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
+                max_response_size=_check_int("max_response_size", max_response_size, minimum=1),
+            )
+        )
+        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+            raise ValueError("ssl must be an ssl.SSLContext (verification cannot be turned off)")
+        self._ssl = ssl
+        self._proxy = proxy
+        self._trace_configs = trace_configs
+        self._auth = BearerAuth(self._token, self._base_url.origin())
+        self._ice_url = URL(f"{self._base_url}/credentials/ice")
+        self._regions_url = URL(f"{self._base_url}/regions")
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    @property
+    def base_url(self) -> str:
+        """The API root every request goes to, without a trailing slash."""
+        return str(self._base_url)
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"AsyncTurnix(base_url={self.base_url!r}, closed={self._closed})"
+
+    async def __aenter__(self) -> AsyncTurnix:
+        self._open_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session; safe to call more than once."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def get_ice_credentials(
+        self,
+        *,
+        initiator_client: str | None = None,
+        receiver_client: str | None = None,
+        room: str | None = None,
+        ttl: int | None = None,
+        fixed_region: str | None = None,
+        preferred_region: str | None = None,
+        client_ip: str | None = None,
+    ) -> IceCredentials:
+        """Request short-lived ICE servers (STUN + TURN with credentials) for one peer.
+
+        Every argument is optional. `client_ip` is the end user's IP (e.g. the browser
+        that will use the credentials), so Turnix picks the region nearest to them.
+
+        Raises:
+            ValueError: an argument is invalid (nothing is sent).
+            TurnixError: a subclass for each failure; see the error tree.
+        """
+        request = IceCredentialsRequest(
+            initiator_client=initiator_client,
+            receiver_client=receiver_client,
+            room=room,
+            ttl=ttl,
+            fixed_region=fixed_region,
+            preferred_region=preferred_region,
+            client_ip=client_ip,
+        )
+        return await self.request_ice_credentials(request)
+
+    async def request_ice_credentials(self, request: IceCredentialsRequest) -> IceCredentials:
+        """`get_ice_credentials` for an already built (and validated) request struct."""
+        headers = _JSON_HEADERS
+        if request.client_ip is not None:
+            headers = {**_JSON_HEADERS, "X-TURN-CLIENT-IP": request.client_ip}
+        body = await self._call("POST", self._ice_url, request_body(request), headers)
+        return parse_ice_credentials(body, request.ttl)
+
+    async def list_regions(self) -> list[Region]:
+        """List the Turnix TURN regions with their online/operational state."""
+        return parse_regions(await self._call("GET", self._regions_url, None, None))
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("this AsyncTurnix client is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl or True),
+                middlewares=(self._auth, self._retry),
+                timeout=_NO_TIMEOUT,
+                response_class=CappedResponse,
+                trace_configs=self._trace_configs,
+                proxy=self._proxy,
+                headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+            )
+        return self._session
+
+    async def _call(
+        self, method: str, url: URL, data: bytes | None, headers: Mapping[str, str] | None
+    ) -> bytes:
+        """One API call through the middlewares; returns a 2xx JSON body or raises."""
+        session = self._open_session()
+        try:
+            async with session.request(method, url, data=data, headers=headers) as response:
+                body = await response.read()
+                status = response.status
+                response_headers = response.headers
+                content_type = response.content_type
+        except TurnixError:
+            raise
+        except TimeoutError as exc:
+            raise TurnixTimeoutError(f"{method} {url.path} timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise TurnixConnectionError(f"{method} {url.path} failed: {exc}") from exc
+        except RuntimeError as exc:
+            if self._closed:  # closed by another task while this call was in flight
+                raise ClientClosedError("this AsyncTurnix client was closed") from exc
+            raise
+        if not 200 <= status < 300:
+            raise api_error(
+                status,
+                body,
+                response_headers,
+                retry_after=_retry_after(response_headers),
+                secret=self._token,
+            )
+        if "Content-Type" in response_headers and not _is_json(content_type):
+            raise ResponseValidationError(
+                f"expected a JSON response, got Content-Type {content_type!r}"
+            )
+        return body
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _check_token(token: Any) -> str:
+    if token is None:
+        token = os.environ.get(TOKEN_ENV)
+        if not token:
+            raise ValueError(
+                f"no Turnix API token: pass api_token= or set the {TOKEN_ENV} environment variable"
+            )
+    if not isinstance(token, str) or not token:
+        raise ValueError("api_token must be a non-empty string")
+    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        raise ValueError(
+            "api_token must not contain whitespace, control or non-ASCII characters"
+            " (was it pasted with a newline?)"
+        )
+    return token
+
+
+def _check_base_url(value: Any) -> URL:
+    problem = "base_url must be an absolute https URL such as " + DEFAULT_BASE_URL
+    try:
+        url = URL(value) if isinstance(value, str) else None
+    except (TypeError, ValueError):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"{problem} (got {value!r})")
+    if url.user or url.password or url.query_string or url.fragment:
+        raise ValueError(f"{problem}, without credentials, query or fragment")
+    if url.scheme == "http" and not _is_loopback(url.host):
+        raise ValueError(
+            "base_url must use https; plain http is allowed only for localhost,"
+            f" 127.0.0.0/8 and ::1 (got {value!r})"
+        )
+    return url.with_path(url.path.rstrip("/"))
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_seconds(name: str, value: Any, *, zero_ok: bool = False) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not zero_ok)
+    ):
+        bound = ">= 0" if zero_ok else "> 0"
+        raise ValueError(f"{name} must be a finite number of seconds {bound} (got {value!r})")
+    return float(value)
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> int:
+    if type(value) is not int or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum} (got {value!r})")
+    return value

@@ -1,0 +1,161 @@
+"""The one cattrs converter: wire shapes (camelCase, urls forms, timestamps) <-> attrs structs.
+
+Built once at import; the structure/unstructure functions are generated once and
+reused on every call. Any malformed body becomes `ResponseValidationError` with a
+readable path; cattrs and JSON errors never leak raw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._errors import ResponseValidationError
+from ._models import IceCredentials, IceCredentialsRequest, IceServer, Region
+
+__all__ = ["parse_ice_credentials", "parse_regions", "request_body", "structure", "unstructure"]
+
+DEFAULT_TTL = 30  # seconds: the API's default lifetime when no ttl is requested
+
+T = TypeVar("T")
+
+converter = cattrs.Converter()
+
+
+def _strict(kind: type[T], *accepted: type) -> Callable[[Any, Any], T]:
+    """A hook that accepts only `accepted` types: no silent str(42) or bool("false")."""
+    accepted = accepted or (kind,)
+
+    def hook(value: Any, _: Any) -> T:
+        if (type(value) is bool and kind is not bool) or not isinstance(value, accepted):
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+        return kind(value)  # type: ignore[call-arg]
+
+    return hook
+
+
+converter.register_structure_hook(str, _strict(str))
+converter.register_structure_hook(bool, _strict(bool))
+converter.register_structure_hook(int, _strict(int))
+converter.register_structure_hook(float, _strict(float, int, float))
+
+
+def _urls(value: Any, _: Any) -> list[str]:
+    """`urls` may be one string or a list of strings; never split a string into letters."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a URL string or a non-empty list of URL strings")
+    if not all(isinstance(url, str) and url for url in value):
+        raise ValueError("every URL must be a non-empty string")
+    return list(value)
+
+
+def _timestamp(value: Any, _: Any) -> datetime:
+    """ISO-8601 (with `Z` or an offset; naive means UTC) or Unix seconds -> aware UTC."""
+    if isinstance(value, datetime):  # a default filled in before structuring
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, timezone.utc)
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO-8601 timestamp, got {type(value).__name__}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat rejects a trailing Z
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+_structure_ice_server = make_dict_structure_fn(
+    IceServer, converter, urls=override(struct_hook=_urls)
+)
+
+
+def _ice_server(value: Any, cls: Any) -> IceServer:
+    if isinstance(value, dict) and "urls" not in value and "url" in value:
+        value = {**value, "urls": value["url"]}  # the legacy single-URL key
+    return _structure_ice_server(value, cls)
+
+
+converter.register_structure_hook(IceServer, _ice_server)
+converter.register_structure_hook(datetime, _timestamp)
+converter.register_structure_hook(
+    IceCredentials,
+    make_dict_structure_fn(
+        IceCredentials,
+        converter,
+        ice_servers=override(rename="iceServers"),
+        expires_at=override(rename="expiresAt"),
+    ),
+)
+converter.register_unstructure_hook(IceServer, lambda server: server.to_dict())
+converter.register_unstructure_hook(datetime, lambda moment: moment.isoformat())
+converter.register_unstructure_hook(
+    IceCredentials,
+    make_dict_unstructure_fn(
+        IceCredentials,
+        converter,
+        ice_servers=override(rename="iceServers"),
+        expires_at=override(rename="expiresAt"),
+    ),
+)
+_request_body = make_dict_unstructure_fn(
+    IceCredentialsRequest,
+    converter,
+    _cattrs_omit_if_default=True,
+    client_ip=override(omit=True),  # travels in the X-TURN-CLIENT-IP header instead
+)
+converter.register_unstructure_hook(IceCredentialsRequest, _request_body)
+
+structure = converter.structure
+unstructure = converter.unstructure
+
+
+def request_body(request: IceCredentialsRequest) -> bytes:
+    """The JSON body of POST /credentials/ice: only the fields that are set."""
+    return json.dumps(_request_body(request), separators=(",", ":")).encode()
+
+
+def parse_ice_credentials(body: bytes, requested_ttl: int | None) -> IceCredentials:
+    """A 2xx body -> IceCredentials; a missing `expiresAt` means now + the requested ttl."""
+    data = _json(body)
+    if isinstance(data, dict) and data.get("expiresAt") is None:
+        ttl = requested_ttl or DEFAULT_TTL
+        data["expiresAt"] = datetime.now(timezone.utc) + timedelta(seconds=ttl)
+    credentials: IceCredentials = _structured(data, IceCredentials)
+    return credentials
+
+
+def parse_regions(body: bytes) -> list[Region]:
+    """A 2xx body of GET /regions -> a list of Region."""
+    regions: list[Region] = _structured(_json(body), list[Region])
+    return regions
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise ResponseValidationError(f"response body is not valid JSON: {exc}") from None
+
+
+def _structured(data: Any, cls: Any) -> Any:
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        raise ResponseValidationError(_describe(exc)) from None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
+        problems = cattrs.transform_error(exc, path="response")
+        shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
+        return f"response does not match the documented shape: {shown}"
+    return f"response does not match the documented shape: {exc}"

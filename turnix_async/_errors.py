@@ -1,0 +1,189 @@
+"""The exception tree: every failure of a call surfaces as one of these.
+
+TurnixError
+├── ClientClosedError            the client was closed (also a RuntimeError)
+├── TurnixConnectionError        network failure after all retries (refused, reset, TLS, DNS)
+│   └── TurnixTimeoutError       an attempt (or the whole call's deadline) timed out
+├── ResponseValidationError      a 2xx body that is not JSON or not the documented shape
+└── TurnixAPIError               non-2xx: .status, .message, .body, .request_id, .retry_after
+    ├── BadRequestError          400
+    ├── AuthenticationError      401  - never retried
+    ├── PermissionDeniedError    403  - never retried
+    ├── NotFoundError            404
+    ├── RateLimitError           429  - .retry_after (seconds or None)
+    └── ServerError              5xx
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "ServerError",
+    "TurnixAPIError",
+    "TurnixConnectionError",
+    "TurnixError",
+    "TurnixTimeoutError",
+]
+
+_MESSAGE_LIMIT = 300
+_WHITESPACE = re.compile(r"\s+")
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
+class TurnixError(Exception):
+    """Base class of every error this SDK raises (bad arguments raise ValueError)."""
+
+
+class ClientClosedError(TurnixError, RuntimeError):
+    """A call was made on an `AsyncTurnix` that was already closed."""
+
+
+class TurnixConnectionError(TurnixError):
+    """The API could not be reached after all retries (refused, reset, TLS, DNS, proxy)."""
+
+
+class TurnixTimeoutError(TurnixConnectionError):
+    """An attempt exceeded `timeout`, or the whole call exceeded its `deadline`."""
+
+
+class ResponseValidationError(TurnixError):
+    """A 2xx response whose body is not JSON of the documented shape (or is too large)."""
+
+
+class TurnixAPIError(TurnixError):
+    """The API answered with a non-2xx status (after retries, where they apply).
+
+    Attributes: `status`, `message` (from the JSON `error`/`message`/`detail` field,
+    else the trimmed body text), `body` (the body text, trimmed), `request_id` (from
+    the `X-Request-Id` header, if any) and `retry_after` (seconds, from `Retry-After`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: str = "",
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body = body
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        text = f"HTTP {self.status}: {self.message}"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep keyword-only attributes when pickled (e.g. across process pools).
+        return (_rebuild_api_error, (type(self), self.message, self.__dict__))
+
+
+def _rebuild_api_error(
+    cls: type[TurnixAPIError], message: str, state: dict[str, object]
+) -> TurnixAPIError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class BadRequestError(TurnixAPIError):
+    """400: the API rejected a value (the message names it)."""
+
+
+class AuthenticationError(TurnixAPIError):
+    """401: the token is missing, malformed or unknown. Never retried."""
+
+
+class PermissionDeniedError(TurnixAPIError):
+    """403: the token is valid but lacks the permission. Never retried."""
+
+
+class NotFoundError(TurnixAPIError):
+    """404: the endpoint or resource does not exist (check `base_url`)."""
+
+
+class RateLimitError(TurnixAPIError):
+    """429: too many requests; `retry_after` says how long the API asked to wait."""
+
+
+class ServerError(TurnixAPIError):
+    """5xx: the API failed on its side (after retries for 500/502/503/504)."""
+
+
+_BY_STATUS: dict[int, type[TurnixAPIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+
+def api_error(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    retry_after: float | None,
+    secret: str,
+) -> TurnixAPIError:
+    """Build the exception for a non-2xx response, with `secret` scrubbed from its text."""
+    text = body.decode("utf-8", errors="replace").replace(secret, "***")
+    cls = _BY_STATUS.get(status) or (ServerError if 500 <= status < 600 else TurnixAPIError)
+    return cls(
+        _message_of(text) or _reason(status),
+        status=status,
+        body=_trim(text, 2000),
+        request_id=headers.get("X-Request-Id"),
+        retry_after=retry_after,
+    )
+
+
+def _message_of(text: str) -> str:
+    """The human part of an error body: a JSON error field, else the text without markup."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail"):
+            value = data.get(key)
+            if isinstance(value, dict):  # {"error": {"message": "..."}}
+                value = value.get("message") or value.get("detail")
+            if isinstance(value, str) and value.strip():
+                return _trim(value, _MESSAGE_LIMIT)
+            if value:
+                return _trim(json.dumps(value), _MESSAGE_LIMIT)
+    return _trim(_HTML_TAG.sub(" ", text), _MESSAGE_LIMIT)
+
+
+def _trim(text: str, limit: int) -> str:
+    text = _WHITESPACE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "unexpected status"

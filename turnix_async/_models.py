@@ -1,0 +1,148 @@
+"""The data the SDK sends and returns: frozen attrs classes, validated at construction.
+
+They know nothing about JSON; `_convert` maps them to and from the wire.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from aiortc import RTCConfiguration
+
+__all__ = ["IceCredentials", "IceCredentialsRequest", "IceServer", "Region"]
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+_BAD_SLUG_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def _name(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ValueError(
+            f"{attribute.name} must be 1-100 characters of letters, digits, '-' or '_'"
+            f" (got {_shown(value)})"
+        )
+
+
+def _slug(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value or _BAD_SLUG_CHAR.search(value):
+        raise ValueError(
+            f"{attribute.name} must be a non-empty region slug without whitespace"
+            f" (got {_shown(value)})"
+        )
+
+
+def _ttl(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if type(value) is not int or value <= 0:  # bool is an int: excluded on purpose
+        raise ValueError(
+            f"{attribute.name} must be a positive int of seconds (got {_shown(value)})"
+        )
+
+
+def _ip(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    try:
+        if not isinstance(value, str):
+            raise TypeError
+        ipaddress.ip_address(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{attribute.name} must be an IPv4 or IPv6 address (got {_shown(value)})"
+        ) from None
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@attrs.frozen
+class IceCredentialsRequest:
+    """What `get_ice_credentials` asks for; invalid values raise `ValueError` naming the field.
+
+    Every field is optional. `client_ip` is the end user's address, sent as the
+    `X-TURN-CLIENT-IP` header so the API picks the region nearest to that user.
+    """
+
+    initiator_client: str | None = attrs.field(default=None, validator=_name)
+    receiver_client: str | None = attrs.field(default=None, validator=_name)
+    room: str | None = attrs.field(default=None, validator=_name)
+    ttl: int | None = attrs.field(default=None, validator=_ttl)
+    fixed_region: str | None = attrs.field(default=None, validator=_slug)
+    preferred_region: str | None = attrs.field(default=None, validator=_slug)
+    client_ip: str | None = attrs.field(default=None, validator=_ip)
+
+
+@attrs.frozen
+class IceServer:
+    """One entry of `iceServers`: STUN entries have no username or credential."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = attrs.field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The W3C `RTCIceServer` dictionary, with absent username/credential omitted."""
+        entry: dict[str, Any] = {"urls": list(self.urls)}
+        if self.username is not None:
+            entry["username"] = self.username
+        if self.credential is not None:
+            entry["credential"] = self.credential
+        return entry
+
+
+@attrs.frozen
+class IceCredentials:
+    """Short-lived ICE servers for one peer, and when they stop working."""
+
+    ice_servers: list[IceServer]
+    expires_at: datetime  # timezone-aware, UTC
+
+    @property
+    def time_left(self) -> timedelta:
+        """How long these credentials stay valid (zero once expired)."""
+        return max(self.expires_at - datetime.now(timezone.utc), timedelta(0))
+
+    @property
+    def is_expired(self) -> bool:
+        """True once `expires_at` has passed."""
+        return datetime.now(timezone.utc) >= self.expires_at
+
+    def to_rtc_configuration(self) -> dict[str, Any]:
+        """JSON-ready `{"iceServers": [...]}` for `new RTCPeerConnection(config)` in browsers."""
+        return {"iceServers": [server.to_dict() for server in self.ice_servers]}
+
+    def to_aiortc(self, *, relay_only: bool = False) -> RTCConfiguration:
+        """An `aiortc.RTCConfiguration` (needs `pip install turnix-async[aiortc]`).
+
+        `relay_only=True` forces traffic through TURN (`iceTransportPolicy="relay"`).
+        """
+        from ._aiortc import to_aiortc
+
+        return to_aiortc(self, relay_only=relay_only)
+
+
+@attrs.frozen
+class Region:
+    """A Turnix TURN region, as listed by `GET /regions`."""
+
+    slug: str
+    nat2: str
+    city: str
+    name: str
+    lat: float
+    lon: float
+    is_online: bool
+    is_operational: bool
