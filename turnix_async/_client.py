@@ -7,7 +7,7 @@ import math
 import os
 import platform
 import ssl as ssl_module
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -107,6 +107,7 @@ class AsyncTurnix:
         self._regions_url = URL(f"{self._base_url}/regions")
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._close_hooks: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def base_url(self) -> str:
@@ -134,8 +135,11 @@ class AsyncTurnix:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session; safe to call more than once."""
+        """Close the HTTP session (and stop helpers bound to it); safe to call more than once."""
         self._closed = True
+        hooks, self._close_hooks = self._close_hooks, []
+        for hook in hooks:
+            await hook()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -182,6 +186,10 @@ class AsyncTurnix:
     async def list_regions(self) -> list[Region]:
         """List the Turnix TURN regions with their online/operational state."""
         return parse_regions(await self._call("GET", self._regions_url, None, None))
+
+    def _add_close_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` when the client closes (used by helpers such as the credentials cache)."""
+        self._close_hooks.append(hook)
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._closed:

@@ -1,0 +1,1 @@
+"""A local Turnix server for tests and offline demos (placeholder, being written)."""

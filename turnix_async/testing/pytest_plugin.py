@@ -1,0 +1,1 @@
+"""pytest fixtures `turnix_server` and `turnix_client` (placeholder, being written)."""
