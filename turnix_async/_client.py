@@ -82,7 +82,7 @@ class AsyncTurnix:
         retry_after_cap: float = 60.0,
         max_response_size: int = 1024 * 1024,
     ) -> None:
-        self._token = _check_token(api_token)
+        token = _check_token(api_token)
         self._base_url = _check_base_url(
             base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         )
@@ -95,14 +95,15 @@ class AsyncTurnix:
                 backoff_max=_check_seconds("backoff_max", backoff_max, zero_ok=True),
                 retry_after_cap=_check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
                 max_response_size=_check_int("max_response_size", max_response_size, minimum=1),
-            )
+            ),
+            is_closed=lambda: self._closed,
         )
         if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
             raise ValueError("ssl must be an ssl.SSLContext (verification cannot be turned off)")
         self._ssl = ssl
         self._proxy = proxy
         self._trace_configs = trace_configs
-        self._auth = BearerAuth(self._token, self._base_url.origin())
+        self._auth = BearerAuth(token, self._base_url.origin())  # the only holder of the token
         self._ice_url = URL(f"{self._base_url}/credentials/ice")
         self._regions_url = URL(f"{self._base_url}/regions")
         self._session: aiohttp.ClientSession | None = None
@@ -233,7 +234,7 @@ class AsyncTurnix:
                 body,
                 response_headers,
                 retry_after=_retry_after(response_headers),
-                secret=self._token,
+                secret=self._auth.token,
             )
         if "Content-Type" in response_headers and not _is_json(content_type):
             raise ResponseValidationError(

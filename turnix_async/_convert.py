@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import cattrs
+from cattrs.cols import is_sequence, list_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import ResponseValidationError
@@ -39,6 +40,20 @@ def _strict(kind: type[T], *accepted: type) -> Callable[[Any, Any], T]:
     return hook
 
 
+def _strict_list(list_type: Any, conv: cattrs.BaseConverter) -> Callable[[Any, Any], list[Any]]:
+    """Lists must be JSON arrays: cattrs alone would turn `{}` into `[]`."""
+    structure_items = list_structure_factory(list_type, conv)
+
+    def hook(value: Any, cls: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        items: list[Any] = structure_items(value, cls)
+        return items
+
+    return hook
+
+
+converter.register_structure_hook_factory(is_sequence, _strict_list)
 converter.register_structure_hook(str, _strict(str))
 converter.register_structure_hook(bool, _strict(bool))
 converter.register_structure_hook(int, _strict(int))
@@ -155,7 +170,10 @@ def _structured(data: Any, cls: Any) -> Any:
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
-        problems = cattrs.transform_error(exc, path="response")
+        problems = [
+            problem.replace(".ice_servers", ".iceServers").replace(".expires_at", ".expiresAt")
+            for problem in cattrs.transform_error(exc, path="response")
+        ]
         shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
         return f"response does not match the documented shape: {shown}"
     return f"response does not match the documented shape: {exc}"

@@ -12,7 +12,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Final
 
@@ -21,7 +21,12 @@ import attrs
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 from yarl import URL
 
-from ._errors import ResponseValidationError, TurnixConnectionError, TurnixTimeoutError
+from ._errors import (
+    ClientClosedError,
+    ResponseValidationError,
+    TurnixConnectionError,
+    TurnixTimeoutError,
+)
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _timeout
@@ -42,9 +47,10 @@ class BearerAuth:
     origin is sent without the token.
     """
 
-    __slots__ = ("_header", "_origin")
+    __slots__ = ("_header", "_origin", "token")  # no __dict__: vars() cannot reveal it
 
     def __init__(self, token: str, origin: URL) -> None:
+        self.token = token
         self._header = f"Bearer {token}"
         self._origin = origin
 
@@ -128,10 +134,11 @@ class RetryMiddleware:
     a transport failure. 401/403 and other statuses are returned at once.
     """
 
-    __slots__ = ("policy",)
+    __slots__ = ("is_closed", "policy")
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, is_closed: Callable[[], bool]) -> None:
         self.policy = policy
+        self.is_closed = is_closed  # a closed client stops retrying at once
 
     async def __call__(self, req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         policy = self.policy
@@ -181,6 +188,8 @@ class RetryMiddleware:
                     or (stop_at is not None and loop.time() + retry_after > stop_at)
                 ):
                     return response  # the API asks for more than we may wait
+            if self.is_closed():
+                raise ClientClosedError("the AsyncTurnix client was closed during the call")
             if retry >= policy.max_retries:
                 if failure is not None:
                     raise failure

@@ -1,0 +1,94 @@
+"""The attrs structs: request validation, IceCredentials helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+import pytest
+
+from turnix_async import IceCredentials, IceCredentialsRequest, IceServer
+
+
+@pytest.mark.parametrize("field", ["initiator_client", "receiver_client", "room"])
+@pytest.mark.parametrize(
+    "value", ["", "a b", "é", "x" * 101, "semi;colon", "new\nline", 42, b"bytes", ["a"]]
+)
+def test_name_fields_reject_bad_values_naming_the_field(field: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=field):
+        IceCredentialsRequest(**{field: value})
+
+
+@pytest.mark.parametrize("field", ["initiator_client", "receiver_client", "room"])
+def test_name_fields_accept_the_documented_alphabet(field: str) -> None:
+    value = "Ab-0_" + "z" * 95
+    assert getattr(IceCredentialsRequest(**{field: value}), field) == value
+
+
+@pytest.mark.parametrize("value", [0, -1, True, False, "30", 30.0, 1.5, None])
+def test_ttl_must_be_a_positive_int(value: Any) -> None:
+    if value is None:
+        assert IceCredentialsRequest(ttl=None).ttl is None
+        return
+    with pytest.raises(ValueError, match="ttl"):
+        IceCredentialsRequest(ttl=value)
+
+
+@pytest.mark.parametrize("field", ["fixed_region", "preferred_region"])
+@pytest.mark.parametrize("value", ["", "eu central", "eu\tcentral", "eu\x00", 7])
+def test_region_slugs_reject_empty_whitespace_and_control(field: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=field):
+        IceCredentialsRequest(**{field: value})
+
+
+@pytest.mark.parametrize("value", ["203.0.113.5", "2001:db8::1", "::1", "127.0.0.1"])
+def test_client_ip_accepts_ipv4_and_ipv6(value: str) -> None:
+    assert IceCredentialsRequest(client_ip=value).client_ip == value
+
+
+@pytest.mark.parametrize("value", ["", "999.1.1.1", "example.com", "1.2.3", 12345, "1.2.3.4 "])
+def test_client_ip_rejects_non_addresses(value: Any) -> None:
+    with pytest.raises(ValueError, match="client_ip"):
+        IceCredentialsRequest(client_ip=value)
+
+
+def test_request_is_frozen_and_hashable() -> None:
+    request = IceCredentialsRequest(room="r", ttl=60)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        request.room = "other"  # type: ignore[misc]
+    assert hash(request) == hash(IceCredentialsRequest(room="r", ttl=60))
+
+
+def _credentials(expires_in: float) -> IceCredentials:
+    return IceCredentials(
+        ice_servers=[
+            IceServer(urls=["stun:s:3478"]),
+            IceServer(urls=["turn:t:3478"], username="u", credential="c"),
+        ],
+        expires_at=datetime.now(timezone.utc) + timedelta(seconds=expires_in),
+    )
+
+
+def test_to_rtc_configuration_omits_absent_username_and_credential() -> None:
+    assert _credentials(60).to_rtc_configuration() == {
+        "iceServers": [
+            {"urls": ["stun:s:3478"]},
+            {"urls": ["turn:t:3478"], "username": "u", "credential": "c"},
+        ]
+    }
+
+
+def test_time_left_and_is_expired() -> None:
+    fresh = _credentials(60)
+    assert timedelta(seconds=58) < fresh.time_left <= timedelta(seconds=60)
+    assert not fresh.is_expired
+    stale = _credentials(-5)
+    assert stale.is_expired
+    assert stale.time_left == timedelta(0)
+
+
+def test_credential_is_not_shown_in_repr() -> None:
+    assert "pass-secret" not in repr(
+        IceServer(urls=["turn:x"], username="u", credential="pass-secret")
+    )
