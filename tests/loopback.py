@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,10 +42,11 @@ class ScriptedServer:
         self.scripts: dict[str, list[Handler]] = {}
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
         self.port = 0
+        self.scheme = "http"
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -56,11 +58,12 @@ class ScriptedServer:
     def count(self, path: str) -> int:
         return sum(1 for _, seen_path, _, _ in self.seen if seen_path == path)
 
-    async def start(self) -> None:
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         self.port = self.runner.addresses[0][1]
+        self.scheme = "http" if ssl_context is None else "https"
 
     async def close(self) -> None:
         await self.runner.cleanup()

@@ -26,6 +26,7 @@ from ._errors import (
 from ._middleware import BearerAuth, CappedResponse, RetryMiddleware, RetryPolicy
 from ._middleware import parse_retry_after as _retry_after
 from ._models import IceCredentials, IceCredentialsRequest, Region
+from ._tracing import redacting
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
@@ -201,7 +202,7 @@ class AsyncTurnix:
                 middlewares=(self._auth, self._retry),
                 timeout=_NO_TIMEOUT,
                 response_class=CappedResponse,
-                trace_configs=self._trace_configs,
+                trace_configs=redacting(self._trace_configs),
                 proxy=self._proxy,
                 headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
             )

@@ -58,11 +58,14 @@ class BearerAuth:
         return f"BearerAuth(origin={str(self._origin)!r}, token=***)"
 
     async def __call__(self, req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-        if req.url.origin() == self._origin:
-            req.headers[hdrs.AUTHORIZATION] = self._header
-        else:
+        if req.url.origin() != self._origin:
             req.headers.popall(hdrs.AUTHORIZATION, None)
-        return await handler(req)
+            return await handler(req)
+        req.headers[hdrs.AUTHORIZATION] = self._header
+        try:
+            return await handler(req)
+        finally:  # so the token does not linger in response.request_info
+            req.headers.popall(hdrs.AUTHORIZATION, None)
 
 
 class CappedResponse(ClientResponse):
