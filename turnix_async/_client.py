@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 import os
@@ -221,7 +222,7 @@ class AsyncTurnix:
                 content_type = response.content_type
         except TurnixError:
             raise
-        except TimeoutError as exc:
+        except asyncio.TimeoutError as exc:  # TimeoutError on 3.11+, not on 3.10
             raise TurnixTimeoutError(f"{method} {url.path} timed out") from exc
         except aiohttp.ClientError as exc:
             raise TurnixConnectionError(f"{method} {url.path} failed: {exc}") from exc

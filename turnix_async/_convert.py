@@ -8,6 +8,8 @@ readable path; cattrs and JSON errors never leak raw.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -71,6 +73,9 @@ def _urls(value: Any, _: Any) -> list[str]:
     return list(value)
 
 
+_FRACTION = re.compile(r"\.(\d+)")
+
+
 def _timestamp(value: Any, _: Any) -> datetime:
     """ISO-8601 (with `Z` or an offset; naive means UTC) or Unix seconds -> aware UTC."""
     if isinstance(value, datetime):  # a default filled in before structuring
@@ -82,6 +87,8 @@ def _timestamp(value: Any, _: Any) -> datetime:
     text = value.strip()
     if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat rejects a trailing Z
         text = text[:-1] + "+00:00"
+    if sys.version_info < (3, 11):  # 3.10 takes only 3 or 6 fraction digits
+        text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text)
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)

@@ -164,7 +164,7 @@ class RetryMiddleware:
                     except BaseException:
                         response.close()
                         raise
-            except TimeoutError as exc:
+            except asyncio.TimeoutError as exc:  # TimeoutError on 3.11+, not on 3.10
                 if stop_at is not None and budget < policy.timeout:
                     raise TurnixTimeoutError(
                         f"deadline of {policy.deadline} s reached during attempt {retry + 1}"
