@@ -92,3 +92,8 @@ def test_credential_is_not_shown_in_repr() -> None:
     assert "pass-secret" not in repr(
         IceServer(urls=["turn:x"], username="u", credential="pass-secret")
     )
+
+
+def test_ice_server_accepts_a_single_url_string() -> None:
+    assert IceServer("stun:s:3478").urls == ["stun:s:3478"]
+    assert IceServer(["a", "b"]).urls == ["a", "b"]

@@ -85,11 +85,18 @@ class IceCredentialsRequest:
     client_ip: str | None = attrs.field(default=None, validator=_ip)
 
 
+def _url_list(urls: str | list[str]) -> list[str]:
+    return [urls] if isinstance(urls, str) else list(urls)
+
+
 @attrs.frozen
 class IceServer:
-    """One entry of `iceServers`: STUN entries have no username or credential."""
+    """One entry of `iceServers`: STUN entries have no username or credential.
 
-    urls: list[str]
+    `urls` may be given as one string or a list; it is always stored as a list.
+    """
+
+    urls: list[str] = attrs.field(converter=_url_list)
     username: str | None = None
     credential: str | None = attrs.field(default=None, repr=False)
 
