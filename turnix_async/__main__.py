@@ -1,9 +1,6 @@
-"""The `turnix` command line (placeholder, being written)."""
+"""`python -m turnix_async` and the `turnix` console script: see `turnix --help`."""
 
-
-def main() -> None:
-    raise SystemExit("not yet implemented")
-
+from ._cli import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,0 +1,281 @@
+"""The `turnix` command line, run as a subprocess: every command and every exit code.
+
+Subprocesses run concurrently where they can (each one pays Python's start-up),
+against FakeTurnixServers running in this test's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+
+from turnix_async._cli import main
+from turnix_async.testing import FakeTurnixServer
+
+CLI = (sys.executable, "-m", "turnix_async")
+TIMEOUT = 30.0
+
+
+@attrs.frozen
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def _env(server: FakeTurnixServer | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TURNIX_")}
+    if server is not None:
+        env["TURNIX_BASE_URL"] = server.base_url
+        env["TURNIX_API_TOKEN"] = server.api_token
+    env.update(extra)
+    return env
+
+
+async def _run(*args: str, env: dict[str, str], program: tuple[str, ...] = CLI) -> Run:
+    process = await asyncio.create_subprocess_exec(
+        *program,
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), err.decode())
+
+
+async def _main(
+    *args: str,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Run:
+    """`main(args)` in this process (in a thread, so that servers in this loop can answer)."""
+    for name in ("TURNIX_API_TOKEN", "TURNIX_BASE_URL"):
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    try:
+        code = await asyncio.to_thread(main, list(args))
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return Run(code, out, err)
+
+
+def _check_failure(name: str, run: Run, code: int, needle: str, env: dict[str, str]) -> None:
+    assert run.code == code, (name, run)
+    assert run.out == "", (name, run)
+    assert run.err.count("\n") == 1 and run.err.startswith("turnix"), (name, run)
+    assert needle in run.err, (name, run)
+    assert "Traceback" not in run.err
+    token = env.get("TURNIX_API_TOKEN")
+    assert not token or token not in run.err, (name, run)
+
+
+async def test_help_via_the_console_script_and_version() -> None:
+    script = Path(sys.executable).with_name("turnix")
+    helped = await _run("--help", env=_env(), program=(str(script),))
+    assert helped.code == 0, helped
+    for word in ("ice", "regions", "serve", "demo", "TURNIX_API_TOKEN", "TURNIX_BASE_URL"):
+        assert word in helped.out
+    for code in ("0", "2", "3", "4", "5"):
+        assert re.search(rf"^  {code} +\S", helped.out, re.MULTILINE), code
+    with pytest.raises(SystemExit) as version:
+        main(["--version"])
+    assert version.value.code == 0
+
+
+async def test_demo_works_offline_without_any_configuration() -> None:
+    demo = await _run("demo", env=_env())
+    assert demo.code == 0, demo
+    assert demo.err == ""
+    assert "stun:stun.turnix.test:3478" in demo.out
+    assert "turn:eu-central.turnix.test:3478?transport=udp" in demo.out
+    assert "ap-southeast" in demo.out and "Singapore" in demo.out
+    assert "export TURNIX_API_TOKEN=" in demo.out
+    assert "AsyncTurnix()" in demo.out
+
+
+async def test_demo_ignores_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"TURNIX_API_TOKEN": "tnx_real-secret", "TURNIX_BASE_URL": "https://127.0.0.1:1/v1"}
+    demo = await _main("demo", env=env, monkeypatch=monkeypatch, capsys=capsys)
+    assert (demo.code, demo.err) == (0, ""), demo
+    assert "tnx_real-secret" not in demo.out
+    assert "http://127.0.0.1:" in demo.out
+
+
+async def test_ice_and_regions_against_a_server(
+    turnix_server: FakeTurnixServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = _env(turnix_server)
+    as_json, regions = await asyncio.gather(
+        _run(
+            "ice",
+            "--json",
+            "--initiator-client",
+            "alice",
+            "--receiver-client",
+            "bob",
+            "--preferred-region",
+            "us-east",
+            "--client-ip",
+            "198.51.100.4",
+            env=env,
+        ),
+        _run("regions", env=env),
+    )
+    table = await _main(
+        "ice", "--room", "cli-room", "--ttl", "300", env=env, monkeypatch=monkeypatch, capsys=capsys
+    )
+    regions_json = await _main("regions", "--json", env=env, monkeypatch=monkeypatch, capsys=capsys)
+    for run in (table, as_json, regions, regions_json):
+        assert (run.code, run.err) == (0, ""), run
+        assert turnix_server.api_token not in run.out
+    assert re.search(r"^turn +turn:eu-central\.turnix\.test:3478\?transport=udp ", table.out, re.M)
+    assert re.search(r"\(in (4 min 59 s|5 min 0 s)\)", table.out)
+    config = json.loads(as_json.out)
+    assert set(config) == {"iceServers", "expiresAt"}
+    assert config["expiresAt"].endswith("Z")
+    assert config["iceServers"][1]["urls"][0].startswith("turn:us-east.")
+    assert config["iceServers"][1]["username"]
+    assert re.search(r"^ap-southeast +Singapore +SG +yes +yes$", regions.out, re.M)
+    assert [r["slug"] for r in json.loads(regions_json.out)][:2] == ["eu-central", "eu-west"]
+    sent = {
+        r.json.get("room") or r.json.get("initiator_client"): r
+        for r in turnix_server.requests
+        if r.json
+    }
+    assert sent["cli-room"].json == {"room": "cli-room", "ttl": 300}
+    assert sent["alice"].headers["X-TURN-CLIENT-IP"] == "198.51.100.4"
+
+
+async def test_exit_codes_2_3_4_5_from_a_subprocess(turnix_server: FakeTurnixServer) -> None:
+    async with FakeTurnixServer() as closed:
+        closed_url = closed.base_url
+    ok = _env(turnix_server)
+    cases = {
+        "no token": (2, ["regions"], _env(), "TURNIX_API_TOKEN"),
+        "unknown token": (3, ["regions"], {**ok, "TURNIX_API_TOKEN": "tnx_wrong"}, "401"),
+        "unknown region": (4, ["ice", "--fixed-region", "atlantis"], ok, "fixed_region"),
+        "refused": (
+            5,
+            ["regions", "--retries", "0"],
+            {**ok, "TURNIX_BASE_URL": closed_url},
+            "network error",
+        ),
+    }
+    runs = await asyncio.gather(*(_run(*args, env=env) for _, args, env, _ in cases.values()))
+    for (name, (code, _, env, needle)), run in zip(cases.items(), runs, strict=True):
+        _check_failure(name, run, code, needle, env)
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "args", "needle"),
+    [
+        ("ok", 2, ["ice", "--ttl", "soon"], "--ttl"),
+        ("ok", 2, ["fly"], "fly"),
+        ("ok", 2, ["ice", "--room", "a b"], "room"),
+        ("ok", 2, ["ice", "--ttl", "0"], "ttl"),
+        (
+            "ok",
+            2,
+            ["ice", "--fixed-region", "us-east", "--preferred-region", "eu-west"],
+            "not allowed",
+        ),
+        ("ok", 2, ["serve", "--token", "two words"], "token"),
+        ("plain http", 2, ["regions"], "https"),
+        ("no permission", 3, ["ice"], "403"),
+        ("offline", 4, ["ice", "--retries", "0"], "503"),
+        ("slow", 5, ["regions", "--retries", "0", "--timeout", "0.2"], "timed out"),
+        ("ok", 5, ["serve", "--port", "{port}"], "cannot listen"),
+    ],
+)
+async def test_exit_codes_in_process(
+    turnix_server: FakeTurnixServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    code: int,
+    args: list[str],
+    needle: str,
+) -> None:
+    env = _env(turnix_server)
+    if case == "plain http":
+        env["TURNIX_BASE_URL"] = "http://example.com/api/v1"
+    elif case == "no permission":
+        turnix_server.add_token("tnx_no-permission", permitted=False)
+        env["TURNIX_API_TOKEN"] = "tnx_no-permission"
+    elif case == "offline":
+        for region in turnix_server.regions:
+            turnix_server.set_region(region.slug, is_online=False)
+    elif case == "slow":
+        turnix_server.delay_next(5)
+    args = [arg.format(port=turnix_server.port) for arg in args]
+    run = await _main(*args, env=env, monkeypatch=monkeypatch, capsys=capsys)
+    _check_failure(case, run, code, needle, env)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_serve_runs_until_a_signal(
+    signum: signal.Signals, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        "serve",
+        "--token",
+        "tnx_serve-test",
+        "--turn-secret",
+        "s3cret",
+        "--turn-url",
+        "turn:127.0.0.1:3478?transport=udp",
+        env=_env(),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("Press Ctrl-C"):
+            line = await asyncio.wait_for(process.stdout.readline(), TIMEOUT)
+            assert line, f"serve ended early: {lines}"
+            lines.append(line.decode().strip())
+        exports = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in lines
+            if line.startswith("export ")
+        )
+        assert exports["TURNIX_API_TOKEN"] == "tnx_serve-test"
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/api/v1", exports["TURNIX_BASE_URL"])
+        ice = await _main(
+            "ice", "--json", "--room", "served", env=exports, monkeypatch=monkeypatch, capsys=capsys
+        )
+        assert ice.code == 0, ice
+        turn = json.loads(ice.out)["iceServers"][1]
+        assert turn["urls"] == ["turn:127.0.0.1:3478?transport=udp"]
+        assert turn["username"].endswith(":served")
+        process.send_signal(signum)
+        _, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err
+    assert "POST /api/v1/credentials/ice" in err.decode()
+    assert err.decode().rstrip().endswith("stopped")
