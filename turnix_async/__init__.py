@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._models import IceCredentials, IceCredentialsRequest, IceServer, Region
 from ._version import __version__
+from .cache import IceCredentialsCache
 
 __all__ = [
     "AsyncTurnix",
@@ -29,6 +30,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "IceCredentials",
+    "IceCredentialsCache",
     "IceCredentialsRequest",
     "IceServer",
     "NotFoundError",
