@@ -135,6 +135,11 @@ class IceCredentials:
         """An `aiortc.RTCConfiguration` (needs `pip install turnix-async[aiortc]`).
 
         `relay_only=True` forces traffic through TURN (`iceTransportPolicy="relay"`).
+
+        Raises:
+            ImportError: aiortc is missing (the message names the extra), or
+                `relay_only=True` with aiortc older than 1.16.
+            ValueError: `relay_only=True` but no TURN server with credentials.
         """
         from ._aiortc import to_aiortc
 
