@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Bootstrap and run the project's jobs with nothing but python3 (3.10+).
 
-    python3 dev.py demo     fetch ICE credentials (from a bundled local Turnix without a token)
+    python3 dev.py demo     fetch ICE credentials: from the real API when TURNIX_API_TOKEN
+                            is set, else from a bundled local Turnix server (offline)
     python3 dev.py test     run the whole test suite
     python3 dev.py lint     ruff check, ruff format --check, mypy --strict
 
@@ -57,6 +58,8 @@ def main(argv: list[str]) -> int:
         return 0 if job in {"help", "-h", "--help"} else 2
     ensure_venv()
     if job == "demo":
+        if os.environ.get("TURNIX_API_TOKEN"):  # a real account: ask the real API
+            return run("-m", "turnix_async", "ice", *rest) or run("-m", "turnix_async", "regions")
         return run("-m", "turnix_async", "demo", *rest)
     if job == "test":
         return run("-m", "pytest", *rest)

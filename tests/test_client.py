@@ -516,3 +516,20 @@ async def test_retry_logging_never_contains_the_token(
     assert "attempt 1 of 3" in records[0].getMessage()
     assert "503" in records[0].getMessage()
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+async def test_close_closes_the_session_even_if_a_close_hook_fails(
+    loopback: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    loopback.script(ICE, json_answer())
+    client = AsyncTurnix(TOKEN, base_url=loopback.base_url)
+    await client.get_ice_credentials()
+    session = client._session
+
+    async def broken() -> None:
+        raise RuntimeError("helper failed")
+
+    client._add_close_hook(broken)
+    await client.close()
+    assert session is not None and session.closed
+    assert "close hook" in caplog.text

@@ -27,13 +27,26 @@ PAGES = sorted((ROOT / "docs").glob("*.md"))
 FENCE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 INCLUDE = re.compile(r'^--8<-- "([^"]+)"\s*$')
 
+# scripts that call the API named by TURNIX_API_TOKEN / TURNIX_BASE_URL -> expected output
 SCRIPTS = {
     "quickstart.py": "iceServers",
     "bot.py": "joining with",
     "errors.py": "None",
     "configuration.py": "ICE servers",
+    "caching_basic.py": "True 1 cached key",
 }
-WEB_APPS = {"aiohttp_app.py", "fastapi_app.py", "quart_app.py"}
+# scripts that start their own local server
+STANDALONE = {"caching_offline.py": "1000 peers, 1 request, 1 credentials"}
+# test modules users copy: run with pytest
+PYTEST_FILES = {"caching_test_clock.py"}
+WEB_APPS = {
+    "aiohttp_app.py",
+    "fastapi_app.py",
+    "quart_app.py",
+    "caching_aiohttp.py",
+    "caching_fastapi.py",
+}
+NEEDS_COTURN = {"aiortc_peers.py"}
 
 
 def python_blocks(page: Path) -> list[str]:
@@ -60,25 +73,25 @@ def test_python_blocks_are_included_example_files(page: Path) -> None:
 
 def test_every_example_is_in_a_page_and_executed() -> None:
     examples = {path.name for path in EXAMPLES.glob("*.py")}
-    assert examples == set(SCRIPTS) | WEB_APPS | set(EXTRA_EXECUTED)
+    executed = set(SCRIPTS) | set(STANDALONE) | PYTEST_FILES | WEB_APPS | NEEDS_COTURN
+    assert examples == executed | set(EXTRA_EXECUTED)
     assert examples <= included_files()
 
 
 # examples other modules' tests execute (the module that runs each is named)
-EXTRA_EXECUTED: dict[str, str] = {}
+EXTRA_EXECUTED: dict[str, str] = {
+    "testing_pytest.py": "tests/test_plugin.py",
+    "testing_server.py": "tests/test_testing_server.py",
+}
 
 
-async def run_script(path: Path, server: FakeTurnixServer, *args: str) -> str:
-    env = {
-        **os.environ,
-        "TURNIX_API_TOKEN": server.api_token,
-        "TURNIX_BASE_URL": server.base_url,
-        "PYTHONPATH": str(ROOT),
-    }
+async def run_script(path: Path, server: FakeTurnixServer | None, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if server is not None:
+        env.update(TURNIX_API_TOKEN=server.api_token, TURNIX_BASE_URL=server.base_url)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(path),
-        *args,
+        *(args or (str(path),)),
         env=env,
         cwd=str(ROOT),
         stdout=asyncio.subprocess.PIPE,
@@ -96,6 +109,27 @@ async def test_script_examples_run(name: str, turnix_server: FakeTurnixServer) -
     assert SCRIPTS[name] in output
     assert turnix_server.requests, "the example never called the API"
     assert turnix_server.api_token not in output
+
+
+@pytest.mark.parametrize("name", sorted(STANDALONE))
+async def test_standalone_examples_run(name: str) -> None:
+    assert STANDALONE[name] in await run_script(EXAMPLES / name, None)
+
+
+@pytest.mark.parametrize("name", sorted(PYTEST_FILES))
+async def test_example_test_modules_pass(name: str) -> None:
+    args = ("-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES / name))
+    assert " passed" in await run_script(EXAMPLES / name, None, *args)
+
+
+async def test_aiortc_example_relays_through_coturn(tmp_path: Path) -> None:
+    from tests.coturn import require_aiortc, run_coturn
+
+    require_aiortc()
+    with run_coturn(workdir=tmp_path) as turn:
+        async with FakeTurnixServer(turn_secret=turn.secret, turn_urls=[turn.turn_url()]) as server:
+            output = await run_script(EXAMPLES / "aiortc_peers.py", server)
+    assert "bob got: hello through TURN" in output
 
 
 async def test_readme_usage_example_runs(turnix_server: FakeTurnixServer, tmp_path: Path) -> None:
@@ -146,6 +180,29 @@ async def test_fastapi_example(api_env: FakeTurnixServer) -> None:
     assert ok.status_code == 200 and ok.json()["iceServers"]
     assert bad.status_code == 400 and "room" in bad.json()["detail"]
     assert api_env.requests[-1].headers["X-TURN-CLIENT-IP"] == "203.0.113.7"
+
+
+async def test_caching_aiohttp_example(api_env: FakeTurnixServer) -> None:
+    app = load("caching_aiohttp.py").create_app()
+    async with TestClient(TestServer(app)) as client:
+        answers = await asyncio.gather(*(client.post("/ice?room=lobby") for _ in range(20)))
+        assert {answer.status for answer in answers} == {200}
+        assert answers[0].headers["Cache-Control"] == "no-store"
+        bad = await client.post("/ice?room=not%20valid")
+        assert bad.status == 400
+    assert len(api_env.requests) == 1
+
+
+async def test_caching_fastapi_example(api_env: FakeTurnixServer) -> None:
+    import httpx
+
+    app = load("caching_fastapi.py").app
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers = await asyncio.gather(*(client.post("/ice?room=lobby") for _ in range(20)))
+    assert {answer.status_code for answer in answers} == {200}
+    assert len(api_env.requests) == 1
 
 
 async def test_quart_example(api_env: FakeTurnixServer) -> None:

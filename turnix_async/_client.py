@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import math
 import os
 import platform
@@ -36,6 +37,8 @@ DEFAULT_BASE_URL = "https://turnix.io/api/v1"
 TOKEN_ENV = "TURNIX_API_TOKEN"
 BASE_URL_ENV = "TURNIX_BASE_URL"
 
+logger = logging.getLogger("turnix_async")
+
 _USER_AGENT = (
     f"turnix-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 )
@@ -60,7 +63,8 @@ class AsyncTurnix:
         ssl: an `ssl.SSLContext` to verify the server with (e.g. a corporate CA).
         proxy: an HTTP(S) proxy URL for every request.
         trace_configs: `aiohttp.TraceConfig`s for request tracing.
-        backoff_base, backoff_max: exponential backoff (base x 2^n, capped, jittered).
+        backoff_base: the first backoff wait in seconds (doubles per retry, jittered).
+        backoff_max: the longest backoff wait in seconds.
         retry_after_cap: a `Retry-After` longer than this is not waited: the call fails.
         max_response_size: bodies larger than this many bytes are refused.
 
@@ -141,11 +145,16 @@ class AsyncTurnix:
         """Close the HTTP session (and stop helpers bound to it); safe to call more than once."""
         self._closed = True
         hooks, self._close_hooks = self._close_hooks, []
-        for hook in hooks:
-            await hook()
         session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        try:
+            for hook in hooks:
+                try:
+                    await hook()
+                except Exception:  # one helper failing must not keep the session open
+                    logger.exception("a close hook of AsyncTurnix failed")
+        finally:  # also when close() itself is cancelled
+            if session is not None:
+                await session.close()
 
     async def get_ice_credentials(
         self,
