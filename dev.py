@@ -5,6 +5,7 @@
                             is set, else from a bundled local Turnix server (offline)
     python3 dev.py test     run the whole test suite
     python3 dev.py lint     ruff check, ruff format --check, mypy --strict
+    python3 dev.py docs     build the documentation site strictly into site/
 
 Each job first makes `.venv/` (once, and again when pyproject.toml changes) with
 the package installed in editable mode plus its test and lint tools.
@@ -24,7 +25,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".turnix-installed"
-EXTRAS = os.environ.get("TURNIX_EXTRAS", "dev,aiortc")
+EXTRAS = os.environ.get("TURNIX_EXTRAS", "dev,aiortc,docs")
 
 
 def ensure_venv() -> None:
@@ -53,7 +54,7 @@ def run(*args: str) -> int:
 
 def main(argv: list[str]) -> int:
     job, rest = (argv[0], argv[1:]) if argv else ("help", [])
-    if job not in {"demo", "test", "lint"}:
+    if job not in {"demo", "test", "lint", "docs"}:
         print(__doc__)
         return 0 if job in {"help", "-h", "--help"} else 2
     ensure_venv()
@@ -63,6 +64,9 @@ def main(argv: list[str]) -> int:
         return run("-m", "turnix_async", "demo", *rest)
     if job == "test":
         return run("-m", "pytest", *rest)
+    if job == "docs":
+        os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+        return run("-m", "mkdocs", "build", "--strict", "--site-dir", "site", *rest)
     checks = [
         ("-m", "ruff", "check", "turnix_async", "tests", "benchmarks", "examples"),
         ("-m", "ruff", "format", "--check", "turnix_async", "tests", "benchmarks", "examples"),
