@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import math
 import os
 import platform
 import ssl as ssl_module
@@ -29,6 +28,7 @@ from ._middleware import BearerAuth, CappedResponse, RetryMiddleware, RetryPolic
 from ._middleware import parse_retry_after as _retry_after
 from ._models import IceCredentials, IceCredentialsRequest, Region
 from ._tracing import redacting
+from ._validate import check_int, check_seconds
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
@@ -94,13 +94,13 @@ class AsyncTurnix:
         )
         self._retry = RetryMiddleware(
             RetryPolicy(
-                max_retries=_check_int("max_retries", max_retries, minimum=0),
-                timeout=_check_seconds("timeout", timeout),
-                deadline=None if deadline is None else _check_seconds("deadline", deadline),
-                backoff_base=_check_seconds("backoff_base", backoff_base, zero_ok=True),
-                backoff_max=_check_seconds("backoff_max", backoff_max, zero_ok=True),
-                retry_after_cap=_check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
-                max_response_size=_check_int("max_response_size", max_response_size, minimum=1),
+                max_retries=check_int("max_retries", max_retries, minimum=0),
+                timeout=check_seconds("timeout", timeout),
+                deadline=None if deadline is None else check_seconds("deadline", deadline),
+                backoff_base=check_seconds("backoff_base", backoff_base, zero_ok=True),
+                backoff_max=check_seconds("backoff_max", backoff_max, zero_ok=True),
+                retry_after_cap=check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
+                max_response_size=check_int("max_response_size", max_response_size, minimum=1),
             ),
             is_closed=lambda: self._closed,
         )
@@ -300,22 +300,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _check_seconds(name: str, value: Any, *, zero_ok: bool = False) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-        or (value == 0 and not zero_ok)
-    ):
-        bound = ">= 0" if zero_ok else "> 0"
-        raise ValueError(f"{name} must be a finite number of seconds {bound} (got {value!r})")
-    return float(value)
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> int:
-    if type(value) is not int or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum} (got {value!r})")
-    return value

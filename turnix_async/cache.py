@@ -17,12 +17,13 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
 from ._errors import ClientClosedError
 from ._models import IceCredentials, IceCredentialsRequest
+from ._validate import check_seconds
 
 if TYPE_CHECKING:
     from ._client import AsyncTurnix
@@ -88,13 +89,13 @@ class IceCredentialsCache:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
-        self._min_validity = _seconds("min_validity", min_validity, zero_ok=True)
+        self._min_validity = check_seconds("min_validity", min_validity, zero_ok=True)
         if type(max_entries) is not int or max_entries < 1:
             raise ValueError(f"max_entries must be an int >= 1 (got {max_entries!r})")
         self._max_entries = max_entries
         self._refresh_ahead = bool(refresh_ahead)
         self._refresh_window = (
-            None if refresh_window is None else _seconds("refresh_window", refresh_window)
+            None if refresh_window is None else check_seconds("refresh_window", refresh_window)
         )
         self._clock = clock
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
@@ -325,16 +326,3 @@ def _close_hook(ref: weakref.ref[IceCredentialsCache]) -> Callable[[], Awaitable
             await cache.close()
 
     return hook
-
-
-def _seconds(name: str, value: Any, *, zero_ok: bool = False) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-        or (value == 0 and not zero_ok)
-    ):
-        bound = ">= 0" if zero_ok else "> 0"
-        raise ValueError(f"{name} must be a finite number of seconds {bound} (got {value!r})")
-    return float(value)
