@@ -98,6 +98,10 @@ def test_accepted_base_urls(url: str) -> None:
         "https://",
         "https://user:pw@turnix.io/api/v1",
         "https://turnix.io/api/v1?x=1",
+        "https://tur nix.io/api/v1",
+        " https://turnix.io/api/v1 ",
+        "https://turnix.io/api/v1\n",
+        "",
     ],
 )
 def test_rejected_base_urls(url: str) -> None:

@@ -119,7 +119,15 @@ async def test_plain_text_and_long_bodies_are_trimmed(client: AsyncTurnix) -> No
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("7", 7.0), ("1.5", 1.5), ("-3", 0.0), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+    [
+        ("7", 7.0),
+        ("1.5", 1.5),
+        ("-3", None),  # invalid: our own backoff applies
+        ("soon", None),
+        ("9" * 400, float("inf")),  # longer than any cap
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: no wait
+        ("Sun Nov  6 08:49:37 1994", 0.0),  # the asctime form
+    ],
 )
 async def test_retry_after_forms(header: str, seconds: float | None, client: AsyncTurnix) -> None:
     with aioresponses() as mocked:

@@ -97,3 +97,25 @@ def test_credential_is_not_shown_in_repr() -> None:
 def test_ice_server_accepts_a_single_url_string() -> None:
     assert IceServer("stun:s:3478").urls == ["stun:s:3478"]
     assert IceServer(["a", "b"]).urls == ["a", "b"]
+
+
+@pytest.mark.parametrize("value", ["::1%eth0", "fe80::1%\r\nX-Evil: 1", "::1% x"])
+def test_client_ip_rejects_ipv6_zones(value: str) -> None:
+    with pytest.raises(ValueError, match="client_ip"):
+        IceCredentialsRequest(client_ip=value)
+
+
+@pytest.mark.parametrize("value", ["eu\x9f", "eu\u200b", "eu\u00a0x"])
+def test_region_slugs_reject_invisible_characters(value: str) -> None:
+    with pytest.raises(ValueError, match="preferred_region"):
+        IceCredentialsRequest(preferred_region=value)
+
+
+def test_expires_at_is_normalised_to_aware_utc() -> None:
+    naive = IceCredentials(ice_servers=[], expires_at=datetime(2030, 1, 1, 12))
+    offset = IceCredentials(
+        ice_servers=[], expires_at=datetime(2030, 1, 1, 14, tzinfo=timezone(timedelta(hours=2)))
+    )
+    assert naive.expires_at == offset.expires_at == datetime(2030, 1, 1, 12, tzinfo=timezone.utc)
+    assert naive.expires_at.tzinfo is timezone.utc and offset.expires_at.tzinfo is timezone.utc
+    assert not naive.is_expired

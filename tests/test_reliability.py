@@ -377,3 +377,172 @@ async def test_storm_with_injected_faults_all_succeed(
     assert len(results) == 300
     assert loopback.count(ICE) > 300  # faults happened and were retried
     assert _connections_in_use(client) == 0
+
+
+# --- regressions found in review ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "error"), [(401, None), (404, None), (503, ServerError)])
+async def test_oversized_error_bodies_still_give_the_typed_error(
+    code: int, error: type[TurnixError] | None, loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    from turnix_async import AuthenticationError, NotFoundError
+
+    expected = error or {401: AuthenticationError, 404: NotFoundError}[code]
+    page = b"<html><title>huge</title>" + b"x" * (2 << 20) + b"</html>"
+    loopback.script(ICE, raw_answer(page, code, "text/html"))
+    with pytest.raises(expected) as info:
+        await make_client(max_retries=1).get_ice_credentials()
+    assert info.value.status == code  # type: ignore[attr-defined]
+    assert info.value.message.startswith("huge")  # type: ignore[attr-defined]
+    assert loopback.count(ICE) == (2 if code == 503 else 1)
+
+
+async def test_closing_during_backoff_raises_client_closed_promptly(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    from turnix_async import ClientClosedError
+
+    loopback.script(ICE, status(503))
+    client = make_client(backoff_base=5.0)
+    call = asyncio.create_task(client.get_ice_credentials())
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    await client.close()
+    with pytest.raises(ClientClosedError):
+        await call
+    assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize("code", [200, 400, 500])
+async def test_absurdly_nested_json_is_a_typed_error(
+    code: int, loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    loopback.script(ICE, raw_answer(body, code))
+    with pytest.raises(ResponseValidationError if code == 200 else TurnixAPIError):
+        await make_client(max_retries=0).get_ice_credentials()
+
+
+async def test_deadline_covers_redirect_hops(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    async def slow_redirect(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.3)
+        hop = int(request.query.get("hop", "0")) + 1
+        raise web.HTTPTemporaryRedirect(f"{ICE}?hop={hop}")
+
+    loopback.script(ICE, slow_redirect)
+    started = time.monotonic()
+    with pytest.raises(TurnixTimeoutError):
+        await make_client(deadline=1.0).get_ice_credentials()
+    assert time.monotonic() - started < 1.3
+
+
+async def test_redirect_loops_end_in_a_clear_api_error(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    async def loop_back(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(ICE)
+
+    loopback.script("/api/v1/regions", loop_back)
+    loopback.script(ICE, loop_back)
+    with pytest.raises(TurnixAPIError, match="redirected too many times"):
+        await make_client().list_regions()
+
+
+async def test_undecodable_gzip_body_is_not_retried(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    async def bad_gzip(request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=b"this is not gzip",
+            content_type="application/json",
+            headers={"Content-Encoding": "gzip"},
+        )
+
+    loopback.script(ICE, bad_gzip)
+    with pytest.raises(ResponseValidationError, match="content-encoding"):
+        await make_client(max_retries=3).get_ice_credentials()
+    assert loopback.count(ICE) == 1
+
+
+async def test_retry_after_on_a_500_is_not_a_reason_to_give_up(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    loopback.script(ICE, status(500, **{"Retry-After": "120"}), json_answer())
+    await make_client(max_retries=1).get_ice_credentials()
+    assert loopback.count(ICE) == 2
+
+
+async def test_utf16_json_is_refused(loopback: ScriptedServer, make_client: ClientFactory) -> None:
+    import json as json_module
+
+    loopback.script(ICE, raw_answer(json_module.dumps(ICE_BODY).encode("utf-16")))
+    with pytest.raises(ResponseValidationError):
+        await make_client().get_ice_credentials()
+
+
+async def test_token_echoed_json_escaped_or_in_request_id_is_scrubbed(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    token = 'tok"with\\quote'
+    loopback.script(
+        ICE,
+        json_answer({"error": f"invalid token {token}"}, 401, {"X-Request-Id": f"Bearer {token}"}),
+    )
+    with pytest.raises(TurnixAPIError) as info:
+        await make_client(api_token=token).get_ice_credentials()
+    shown = f"{info.value} {info.value!r} {info.value.body} {info.value.request_id}"
+    assert token not in shown
+    assert '"with\\\\quote' not in shown
+
+
+async def test_huge_ttl_without_expires_at(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    loopback.script(ICE, json_answer({"iceServers": []}))
+    creds = await make_client().get_ice_credentials(ttl=10**20)
+    assert not creds.is_expired
+
+
+async def test_explicit_default_port_still_sends_the_token() -> None:
+    from yarl import URL
+
+    from turnix_async._middleware import BearerAuth
+
+    assert (
+        AsyncTurnix(TOKEN, base_url="https://turnix.io:443/api/v1").base_url
+        == "https://turnix.io/api/v1"
+    )
+    assert (
+        AsyncTurnix(TOKEN, base_url="http://127.0.0.1:80/api/v1").base_url
+        == "http://127.0.0.1/api/v1"
+    )
+    seen: list[str | None] = []
+
+    async def handler(req: Any) -> Any:
+        seen.append(req.headers.get("Authorization"))
+
+    auth = BearerAuth(TOKEN, URL("https://turnix.io/api/v1"))
+    for url in (
+        "https://turnix.io:443/api/v1/regions",
+        "https://turnix.io/x",
+        "https://turnix.io:8443/x",
+    ):
+        request = aiohttp.ClientRequest("GET", URL(url), loop=asyncio.get_running_loop())
+        await auth(request, handler)
+    assert seen == [f"Bearer {TOKEN}", f"Bearer {TOKEN}", None]
+
+
+async def test_a_client_is_bound_to_its_first_event_loop(loopback: ScriptedServer) -> None:
+    loopback.script(ICE, json_answer())
+    client = AsyncTurnix(TOKEN, base_url=loopback.base_url)
+    await client.get_ice_credentials()
+
+    def in_another_loop() -> None:
+        with pytest.raises(RuntimeError, match="event loop"):
+            asyncio.run(client.get_ice_credentials())
+
+    await asyncio.to_thread(in_another_loop)
+    await client.close()

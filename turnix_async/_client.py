@@ -19,12 +19,19 @@ from ._convert import parse_ice_credentials, parse_regions, request_body
 from ._errors import (
     ClientClosedError,
     ResponseValidationError,
+    TurnixAPIError,
     TurnixConnectionError,
     TurnixError,
     TurnixTimeoutError,
     api_error,
 )
-from ._middleware import BearerAuth, CappedResponse, RetryMiddleware, RetryPolicy
+from ._middleware import (
+    BearerAuth,
+    CappedResponse,
+    RetryMiddleware,
+    RetryPolicy,
+    call_deadline,
+)
 from ._middleware import parse_retry_after as _retry_after
 from ._models import IceCredentials, IceCredentialsRequest, Region
 from ._tracing import redacting
@@ -89,9 +96,10 @@ class AsyncTurnix:
         max_response_size: int = 1024 * 1024,
     ) -> None:
         token = _check_token(api_token)
-        self._base_url = _check_base_url(
-            base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        )
+        self._closing = asyncio.Event()  # wakes retry waits when the client closes
+        if base_url is None:  # an empty TURNIX_BASE_URL counts as unset
+            base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        self._base_url = _check_base_url(base_url)
         self._retry = RetryMiddleware(
             RetryPolicy(
                 max_retries=check_int("max_retries", max_retries, minimum=0),
@@ -102,17 +110,18 @@ class AsyncTurnix:
                 retry_after_cap=check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
                 max_response_size=check_int("max_response_size", max_response_size, minimum=1),
             ),
-            is_closed=lambda: self._closed,
+            closed=self._closing,
         )
         if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
             raise ValueError("ssl must be an ssl.SSLContext (verification cannot be turned off)")
         self._ssl = ssl
         self._proxy = proxy
         self._trace_configs = trace_configs
-        self._auth = BearerAuth(token, self._base_url.origin())  # the only holder of the token
+        self._auth = BearerAuth(token, self._base_url)  # the only holder of the token
         self._ice_url = URL(f"{self._base_url}/credentials/ice")
         self._regions_url = URL(f"{self._base_url}/regions")
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._close_hooks: list[Callable[[], Awaitable[None]]] = []
 
@@ -144,6 +153,7 @@ class AsyncTurnix:
     async def close(self) -> None:
         """Close the HTTP session (and stop helpers bound to it); safe to call more than once."""
         self._closed = True
+        self._closing.set()
         hooks, self._close_hooks = self._close_hooks, []
         session, self._session = self._session, None
         try:
@@ -206,7 +216,13 @@ class AsyncTurnix:
     def _open_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ClientClosedError("this AsyncTurnix client is closed")
+        if self._session is not None and self._session_loop is not asyncio.get_running_loop():
+            raise RuntimeError(
+                "this AsyncTurnix client is bound to the event loop it first ran in;"
+                " create one client per event loop (e.g. per asyncio.run())"
+            )
         if self._session is None:
+            self._session_loop = asyncio.get_running_loop()
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl or True),
                 middlewares=(self._auth, self._retry),
@@ -223,9 +239,14 @@ class AsyncTurnix:
     ) -> bytes:
         """One API call through the middlewares; returns a 2xx JSON body or raises."""
         session = self._open_session()
+        deadline = self._retry.policy.deadline
+        scope = None
+        if deadline is not None:  # one budget for the call, read by the retry middleware
+            scope = call_deadline.set(asyncio.get_running_loop().time() + deadline)
         try:
             async with session.request(method, url, data=data, headers=headers) as response:
-                body = await response.read()
+                captured = getattr(response, "captured", None)  # read by the retry middleware
+                body = await response.read() if captured is None else captured
                 status = response.status
                 response_headers = response.headers
                 content_type = response.content_type
@@ -233,12 +254,20 @@ class AsyncTurnix:
             raise
         except asyncio.TimeoutError as exc:  # TimeoutError on 3.11+, not on 3.10
             raise TurnixTimeoutError(f"{method} {url.path} timed out") from exc
+        except aiohttp.TooManyRedirects as exc:
+            raise TurnixAPIError(
+                f"redirected too many times ({len(exc.history)} hops) from {url.path}",
+                status=exc.history[-1].status if exc.history else 0,
+            ) from exc
         except aiohttp.ClientError as exc:
             raise TurnixConnectionError(f"{method} {url.path} failed: {exc}") from exc
         except RuntimeError as exc:
             if self._closed:  # closed by another task while this call was in flight
                 raise ClientClosedError("this AsyncTurnix client was closed") from exc
             raise
+        finally:
+            if scope is not None:
+                call_deadline.reset(scope)
         if not 200 <= status < 300:
             raise api_error(
                 status,
@@ -278,10 +307,15 @@ def _check_token(token: Any) -> str:
 def _check_base_url(value: Any) -> URL:
     problem = "base_url must be an absolute https URL such as " + DEFAULT_BASE_URL
     try:
-        url = URL(value) if isinstance(value, str) else None
+        url = URL(value) if isinstance(value, str) and value.isprintable() else None
     except (TypeError, ValueError):
         url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
+    if (
+        url is None
+        or any(c.isspace() for c in value)
+        or url.scheme not in ("http", "https")
+        or not url.host
+    ):
         raise ValueError(f"{problem} (got {value!r})")
     if url.user or url.password or url.query_string or url.fragment:
         raise ValueError(f"{problem}, without credentials, query or fragment")
@@ -290,6 +324,8 @@ def _check_base_url(value: Any) -> URL:
             "base_url must use https; plain http is allowed only for localhost,"
             f" 127.0.0.0/8 and ::1 (got {value!r})"
         )
+    if url.explicit_port is not None and url.is_default_port():
+        url = url.with_port(None)  # https://h:443 is https://h
     return url.with_path(url.path.rstrip("/"))
 
 

@@ -24,6 +24,7 @@ from ._models import IceCredentials, IceCredentialsRequest, IceServer, Region
 __all__ = ["parse_ice_credentials", "parse_regions", "request_body", "structure", "unstructure"]
 
 DEFAULT_TTL = 30  # seconds: the API's default lifetime when no ttl is requested
+_LONGEST_TTL = 100 * 365 * 86400  # a fallback expiry further out than this cannot matter
 
 T = TypeVar("T")
 
@@ -149,7 +150,7 @@ def parse_ice_credentials(body: bytes, requested_ttl: int | None) -> IceCredenti
     """A 2xx body -> IceCredentials; a missing `expiresAt` means now + the requested ttl."""
     data = _json(body)
     if isinstance(data, dict) and data.get("expiresAt") is None:
-        ttl = requested_ttl or DEFAULT_TTL
+        ttl = min(requested_ttl or DEFAULT_TTL, _LONGEST_TTL)
         data["expiresAt"] = datetime.now(timezone.utc) + timedelta(seconds=ttl)
     credentials: IceCredentials = _structured(data, IceCredentials)
     return credentials
@@ -163,8 +164,8 @@ def parse_regions(body: bytes) -> list[Region]:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except ValueError as exc:  # includes UnicodeDecodeError
+        return json.loads(body.decode("utf-8-sig"))  # UTF-8 only, as JSON on the wire must be
+    except (ValueError, RecursionError) as exc:  # ValueError includes UnicodeDecodeError
         raise ResponseValidationError(f"response body is not valid JSON: {exc}") from None
 
 
@@ -183,4 +184,4 @@ def _describe(exc: Exception) -> str:
         ]
         shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
         return f"response does not match the documented shape: {shown}"
-    return f"response does not match the documented shape: {exc}"
+    return f"response does not match the documented shape: {exc} @ response"

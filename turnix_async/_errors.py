@@ -146,22 +146,30 @@ def api_error(
     secret: str,
 ) -> TurnixAPIError:
     """Build the exception for a non-2xx response, with `secret` scrubbed from its text."""
-    text = body.decode("utf-8", errors="replace").replace(secret, "***")
+    text = body.decode("utf-8", errors="replace")
     cls = _BY_STATUS.get(status) or (ServerError if 500 <= status < 600 else TurnixAPIError)
+    request_id = headers.get("X-Request-Id")
     return cls(
-        _message_of(text) or _reason(status),
+        _scrub(_message_of(text) or _reason(status), secret),
         status=status,
-        body=_trim(text, 2000),
-        request_id=headers.get("X-Request-Id"),
+        body=_scrub(_trim(text, 2000), secret),
+        request_id=None if request_id is None else _scrub(request_id, secret),
         retry_after=retry_after,
     )
+
+
+def _scrub(text: str, secret: str) -> str:
+    """Remove the token, also in its JSON-escaped form, from text shown to anyone."""
+    for form in {secret, json.dumps(secret)[1:-1]}:
+        text = text.replace(form, "***")
+    return text
 
 
 def _message_of(text: str) -> str:
     """The human part of an error body: a JSON error field, else the text without markup."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         data = None
     if isinstance(data, dict):
         for key in ("error", "message", "detail"):

@@ -8,17 +8,23 @@ the per-attempt timeout and the size limit cover it and a reset mid-body is retr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import random
+import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Final
 
 import aiohttp
 import attrs
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
+from aiohttp.http_exceptions import ContentEncodingError
 from yarl import URL
 
 from ._errors import (
@@ -33,11 +39,22 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - aiohttp depends on async-timeout on Python 3.10
     from async_timeout import timeout as _timeout
 
-__all__ = ["BearerAuth", "CappedResponse", "RetryMiddleware", "RetryPolicy", "parse_retry_after"]
+__all__ = [
+    "BearerAuth",
+    "CappedResponse",
+    "RetryMiddleware",
+    "RetryPolicy",
+    "call_deadline",
+    "parse_retry_after",
+]
 
 logger = logging.getLogger("turnix_async")
 
 RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+RETRY_AFTER_STATUSES: Final = frozenset({429, 503})  # where Retry-After means "wait"
+
+call_deadline: ContextVar[float | None] = ContextVar("turnix_call_deadline", default=None)
+"""The loop time by which the current API call must end (set by AsyncTurnix per call)."""
 
 
 class BearerAuth:
@@ -49,16 +66,17 @@ class BearerAuth:
 
     __slots__ = ("_header", "_origin", "token")  # no __dict__: vars() cannot reveal it
 
-    def __init__(self, token: str, origin: URL) -> None:
+    def __init__(self, token: str, api_url: URL) -> None:
         self.token = token
         self._header = f"Bearer {token}"
-        self._origin = origin
+        self._origin = _origin(api_url)
 
     def __repr__(self) -> str:
-        return f"BearerAuth(origin={str(self._origin)!r}, token=***)"
+        scheme, host, port = self._origin
+        return f"BearerAuth(origin='{scheme}://{host}:{port}', token=***)"
 
     async def __call__(self, req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-        if req.url.origin() != self._origin:
+        if _origin(req.url) != self._origin:
             req.headers.popall(hdrs.AUTHORIZATION, None)
             return await handler(req)
         req.headers[hdrs.AUTHORIZATION] = self._header
@@ -68,23 +86,34 @@ class BearerAuth:
             req.headers.popall(hdrs.AUTHORIZATION, None)
 
 
+def _origin(url: URL) -> tuple[str, str | None, int | None]:
+    """Scheme, host and effective port: `https://h` and `https://h:443` are one origin."""
+    return url.scheme, url.host, url.port
+
+
 class CappedResponse(ClientResponse):
     """A response whose body can be read with a size limit, without buffering more."""
 
+    captured: bytes | None = None  # the body (at most `limit` bytes) once read_capped ran
+
     async def read_capped(self, limit: int) -> bool:
-        """Read and keep at most `limit` bytes; False if the body was longer (then closed)."""
-        if self._body is not None:
+        """Read and keep at most `limit` bytes; False if the body was longer (then closed).
+
+        An oversized error body still yields its first `limit` bytes (for the message);
+        an oversized 2xx body is refused without reading it.
+        """
+        if self.captured is not None:
             return True
         length = self.content_length
         complete = length is None or length <= limit
         chunks = bytearray()
-        if complete:
+        if complete or not 200 <= self.status < 300:
             async for chunk in self.content.iter_any():
                 chunks += chunk
                 if len(chunks) > limit:
                     complete = False
                     break
-        self._body = bytes(chunks[:limit])
+        self.captured = bytes(chunks[:limit])
         if not complete:
             self.close()
         return complete
@@ -108,25 +137,24 @@ class RetryPolicy:
         return delay * random.uniform(0.5, 1.0)
 
 
+_DELTA_SECONDS = re.compile(r"\d+(\.\d+)?")
+
+
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date), else None."""
     value = headers.get(hdrs.RETRY_AFTER)
     if not value:
         return None
     value = value.strip()
+    if _DELTA_SECONDS.fullmatch(value):  # a huge value is simply too long to wait
+        return float(value) if len(value) < 300 else math.inf
     try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if moment.tzinfo is None:
-            return None
-        seconds = moment.timestamp() - time.time()
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN, inf
-        return None
-    return max(0.0, seconds)
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # not a valid Retry-After: use our own backoff
+    if moment.tzinfo is None:  # the asctime form: HTTP dates are always GMT
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, moment.timestamp() - time.time())
 
 
 class RetryMiddleware:
@@ -137,16 +165,16 @@ class RetryMiddleware:
     a transport failure. 401/403 and other statuses are returned at once.
     """
 
-    __slots__ = ("is_closed", "policy")
+    __slots__ = ("closed", "policy")
 
-    def __init__(self, policy: RetryPolicy, is_closed: Callable[[], bool]) -> None:
+    def __init__(self, policy: RetryPolicy, closed: asyncio.Event) -> None:
         self.policy = policy
-        self.is_closed = is_closed  # a closed client stops retrying at once
+        self.closed = closed  # set by AsyncTurnix.close(): stop retrying, wake from backoff
 
     async def __call__(self, req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         policy = self.policy
         loop = asyncio.get_running_loop()
-        stop_at = None if policy.deadline is None else loop.time() + policy.deadline
+        stop_at = call_deadline.get()  # one deadline per API call, across redirect hops
         retry = 0
         while True:
             budget = policy.timeout
@@ -173,7 +201,12 @@ class RetryMiddleware:
                 failure.__cause__ = exc
             except aiohttp.ClientSSLError as exc:
                 raise TurnixConnectionError(f"TLS failure: {exc}") from exc
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            except aiohttp.ClientPayloadError as exc:
+                if _undecodable(exc):  # a bad body, not a bad connection: never retried
+                    raise ResponseValidationError(f"response body: {exc}") from exc
+                failure = TurnixConnectionError(_describe(exc))
+                failure.__cause__ = exc
+            except aiohttp.ClientConnectionError as exc:
                 failure = TurnixConnectionError(_describe(exc))
                 failure.__cause__ = exc
             except aiohttp.ClientError as exc:
@@ -185,13 +218,14 @@ class RetryMiddleware:
                     )
                 if response.status not in RETRY_STATUSES:
                     return response
-                retry_after = parse_retry_after(response.headers)
+                if response.status in RETRY_AFTER_STATUSES:
+                    retry_after = parse_retry_after(response.headers)
                 if retry_after is not None and (
                     retry_after > policy.retry_after_cap
                     or (stop_at is not None and loop.time() + retry_after > stop_at)
                 ):
                     return response  # the API asks for more than we may wait
-            if self.is_closed():
+            if self.closed.is_set():
                 raise ClientClosedError("the AsyncTurnix client was closed during the call")
             if retry >= policy.max_retries:
                 if failure is not None:
@@ -214,7 +248,26 @@ class RetryMiddleware:
                 policy.max_retries + 1,
                 reason,
             )
-            await asyncio.sleep(wait)
+            await self._backoff(wait)
+
+    async def _backoff(self, wait: float) -> None:
+        """Sleep `wait` seconds, or raise ClientClosedError as soon as the client closes."""
+        if wait <= 0:
+            await asyncio.sleep(0)
+        else:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), wait)
+        if self.closed.is_set():
+            raise ClientClosedError("the AsyncTurnix client was closed during the call")
+
+
+def _undecodable(exc: BaseException) -> bool:
+    """Was this payload error a Content-Encoding (gzip, br...) that cannot be decoded?"""
+    while exc is not None:
+        if isinstance(exc, ContentEncodingError) or "content-encoding" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
 
 
 def _describe(exc: BaseException) -> str:

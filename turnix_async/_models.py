@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 __all__ = ["IceCredentials", "IceCredentialsRequest", "IceServer", "Region"]
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
-_BAD_SLUG_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def _name(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -34,7 +33,12 @@ def _name(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
 def _slug(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not value or _BAD_SLUG_CHAR.search(value):
+    if (
+        not isinstance(value, str)
+        or not value
+        or not value.isprintable()  # control, format (zero-width) and separator characters
+        or any(c.isspace() for c in value)
+    ):
         raise ValueError(
             f"{attribute.name} must be a non-empty region slug without whitespace"
             f" (got {_shown(value)})"
@@ -54,7 +58,7 @@ def _ip(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
     try:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or "%" in value:  # no IPv6 zone: it would go in a header
             raise TypeError
         ipaddress.ip_address(value)
     except (TypeError, ValueError):
@@ -110,12 +114,19 @@ class IceServer:
         return entry
 
 
+def _utc(moment: datetime) -> datetime:
+    """Aware UTC: a naive datetime is taken as UTC, an aware one is converted."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
 @attrs.frozen
 class IceCredentials:
     """Short-lived ICE servers for one peer, and when they stop working."""
 
     ice_servers: list[IceServer]
-    expires_at: datetime  # timezone-aware, UTC
+    expires_at: datetime = attrs.field(converter=_utc)  # timezone-aware, UTC
 
     @property
     def time_left(self) -> timedelta:
