@@ -172,5 +172,5 @@ def test_regions_reject_wrong_shapes(data: Any) -> None:
 
 def test_request_body_has_only_the_fields_that_are_set_and_no_client_ip() -> None:
     request = IceCredentialsRequest(room="r", ttl=60, client_ip="203.0.113.5")
-    assert json.loads(request_body(request)) == {"room": "r", "ttl": 60}
-    assert json.loads(request_body(IceCredentialsRequest())) == {}
+    assert request_body(request) == {"room": "r", "ttl": 60}
+    assert request_body(IceCredentialsRequest()) == {}

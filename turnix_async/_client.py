@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from ._convert import parse_ice_credentials, parse_regions, request_body
+from ._convert import dumps, parse_ice_credentials, parse_regions, request_body
 from ._errors import (
     ClientClosedError,
     ResponseValidationError,
@@ -49,7 +49,6 @@ logger = logging.getLogger("turnix_async")
 _USER_AGENT = (
     f"turnix-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 )
-_JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json"}
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None)  # the retry middleware times each attempt
 
 
@@ -199,9 +198,7 @@ class AsyncTurnix:
 
     async def request_ice_credentials(self, request: IceCredentialsRequest) -> IceCredentials:
         """`get_ice_credentials` for an already built (and validated) request struct."""
-        headers = _JSON_HEADERS
-        if request.client_ip is not None:
-            headers = {**_JSON_HEADERS, "X-TURN-CLIENT-IP": request.client_ip}
+        headers = None if request.client_ip is None else {"X-TURN-CLIENT-IP": request.client_ip}
         body = await self._call("POST", self._ice_url, request_body(request), headers)
         return parse_ice_credentials(body, request.ttl)
 
@@ -231,11 +228,16 @@ class AsyncTurnix:
                 trace_configs=redacting(self._trace_configs),
                 proxy=self._proxy,
                 headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+                json_serialize=dumps,
             )
         return self._session
 
     async def _call(
-        self, method: str, url: URL, data: bytes | None, headers: Mapping[str, str] | None
+        self,
+        method: str,
+        url: URL,
+        payload: dict[str, Any] | None,
+        headers: Mapping[str, str] | None,
     ) -> bytes:
         """One API call through the middlewares; returns a 2xx JSON body or raises."""
         session = self._open_session()
@@ -244,7 +246,7 @@ class AsyncTurnix:
         if deadline is not None:  # one budget for the call, read by the retry middleware
             scope = call_deadline.set(asyncio.get_running_loop().time() + deadline)
         try:
-            async with session.request(method, url, data=data, headers=headers) as response:
+            async with session.request(method, url, json=payload, headers=headers) as response:
                 captured = getattr(response, "captured", None)  # read by the retry middleware
                 body = await response.read() if captured is None else captured
                 status = response.status

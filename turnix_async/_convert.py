@@ -21,7 +21,14 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ._errors import ResponseValidationError
 from ._models import IceCredentials, IceCredentialsRequest, IceServer, Region
 
-__all__ = ["parse_ice_credentials", "parse_regions", "request_body", "structure", "unstructure"]
+__all__ = [
+    "dumps",
+    "parse_ice_credentials",
+    "parse_regions",
+    "request_body",
+    "structure",
+    "unstructure",
+]
 
 DEFAULT_TTL = 30  # seconds: the API's default lifetime when no ttl is requested
 _LONGEST_TTL = 100 * 365 * 86400  # a fallback expiry further out than this cannot matter
@@ -86,11 +93,13 @@ def _timestamp(value: Any, _: Any) -> datetime:
     if not isinstance(value, str):
         raise TypeError(f"expected an ISO-8601 timestamp, got {type(value).__name__}")
     text = value.strip()
-    if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat rejects a trailing Z
-        text = text[:-1] + "+00:00"
-    if sys.version_info < (3, 11):  # 3.10 takes only 3 or 6 fraction digits
+    if sys.version_info < (3, 11):  # 3.10: no trailing Z, only 3 or 6 fraction digits
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
         text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text)
     parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is timezone.utc:  # the usual "...Z"
+        return parsed
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
@@ -141,9 +150,15 @@ structure = converter.structure
 unstructure = converter.unstructure
 
 
-def request_body(request: IceCredentialsRequest) -> bytes:
-    """The JSON body of POST /credentials/ice: only the fields that are set."""
-    return json.dumps(_request_body(request), separators=(",", ":")).encode()
+def request_body(request: IceCredentialsRequest) -> dict[str, Any]:
+    """The JSON object for POST /credentials/ice: only the fields that are set."""
+    body: dict[str, Any] = _request_body(request)
+    return body
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as the session serializes request bodies."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def parse_ice_credentials(body: bytes, requested_ttl: int | None) -> IceCredentials:

@@ -107,6 +107,9 @@ class CappedResponse(ClientResponse):
         length = self.content_length
         complete = length is None or length <= limit
         chunks = bytearray()
+        if complete and length is not None:  # the usual case: one read of a known length
+            self.captured = await self.content.readexactly(length) if length else b""
+            return True
         if complete or not 200 <= self.status < 300:
             async for chunk in self.content.iter_any():
                 chunks += chunk
@@ -206,7 +209,7 @@ class RetryMiddleware:
                     raise ResponseValidationError(f"response body: {exc}") from exc
                 failure = TurnixConnectionError(_describe(exc))
                 failure.__cause__ = exc
-            except aiohttp.ClientConnectionError as exc:
+            except (aiohttp.ClientConnectionError, asyncio.IncompleteReadError) as exc:
                 failure = TurnixConnectionError(_describe(exc))
                 failure.__cause__ = exc
             except aiohttp.ClientError as exc:
