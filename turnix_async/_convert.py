@@ -156,9 +156,12 @@ def request_body(request: IceCredentialsRequest) -> dict[str, Any]:
     return body
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps(separators=...) builds one a call
+
+
 def dumps(value: Any) -> str:
     """Compact JSON, as the session serializes request bodies."""
-    return json.dumps(value, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def parse_ice_credentials(body: bytes, requested_ttl: int | None) -> IceCredentials:
