@@ -352,7 +352,7 @@ async def test_backoff_is_exponential_with_jitter(
         await client.get_ice_credentials()
     # waits of 0.05, 0.1, 0.2 s, each jittered to 50-100 %
     assert 0.175 <= loop.time() - started < 1.0
-    assert [client._retry.policy.backoff(n) <= 0.05 * 2**n for n in range(3)] == [True] * 3
+    assert [client._policy.backoff(n) <= 0.05 * 2**n for n in range(3)] == [True] * 3
 
 
 # --- errors ---------------------------------------------------------------------

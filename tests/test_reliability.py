@@ -439,6 +439,32 @@ async def test_deadline_covers_redirect_hops(
     assert time.monotonic() - started < 1.3
 
 
+async def test_a_retry_repeats_the_whole_redirect_chain_and_counts_once(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    moved = "/api/v1/moved/credentials/ice"
+    loopback.script(ICE, same_origin_redirect)
+    loopback.script(moved, json_answer({"error": "down"}, 503))
+    with pytest.raises(ServerError):
+        await make_client(max_retries=2).get_ice_credentials()
+    assert (loopback.count(ICE), loopback.count(moved)) == (3, 3)
+
+
+async def test_one_attempt_timeout_spans_all_its_redirect_hops(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    async def slow_redirect(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.2)
+        raise web.HTTPTemporaryRedirect("/api/v1/moved/credentials/ice")
+
+    loopback.script(ICE, slow_redirect)
+    loopback.script("/api/v1/moved/credentials/ice", stall(0.2), json_answer(ICE_BODY))
+    started = time.monotonic()
+    with pytest.raises(TurnixTimeoutError, match=r"within 0\.3 s"):
+        await make_client(timeout=0.3, max_retries=0).get_ice_credentials()
+    assert time.monotonic() - started < 0.6
+
+
 async def test_redirect_loops_end_in_a_clear_api_error(
     loopback: ScriptedServer, make_client: ClientFactory
 ) -> None:
@@ -509,7 +535,7 @@ async def test_huge_ttl_without_expires_at(
 async def test_explicit_default_port_still_sends_the_token() -> None:
     from yarl import URL
 
-    from turnix_async._middleware import BearerAuth
+    from turnix_async._auth import BearerAuth
 
     assert (
         AsyncTurnix(TOKEN, base_url="https://turnix.io:443/api/v1").base_url

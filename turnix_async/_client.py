@@ -15,25 +15,11 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from ._auth import BearerAuth
 from ._convert import dumps, parse_ice_credentials, parse_regions, request_body
-from ._errors import (
-    ClientClosedError,
-    ResponseValidationError,
-    TurnixAPIError,
-    TurnixConnectionError,
-    TurnixError,
-    TurnixTimeoutError,
-    api_error,
-)
-from ._middleware import (
-    BearerAuth,
-    CappedResponse,
-    RetryMiddleware,
-    RetryPolicy,
-    call_deadline,
-)
-from ._middleware import parse_retry_after as _retry_after
+from ._errors import ClientClosedError, ResponseValidationError, api_error
 from ._models import IceCredentials, IceCredentialsRequest, Region
+from ._retry import RetryPolicy, parse_retry_after, send
 from ._tracing import redacting
 from ._validate import check_int, check_seconds
 from ._version import __version__
@@ -49,7 +35,6 @@ logger = logging.getLogger("turnix_async")
 _USER_AGENT = (
     f"turnix-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 )
-_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)  # the retry middleware times each attempt
 
 
 class AsyncTurnix:
@@ -99,17 +84,14 @@ class AsyncTurnix:
         if base_url is None:  # an empty TURNIX_BASE_URL counts as unset
             base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         self._base_url = _check_base_url(base_url)
-        self._retry = RetryMiddleware(
-            RetryPolicy(
-                max_retries=check_int("max_retries", max_retries, minimum=0),
-                timeout=check_seconds("timeout", timeout),
-                deadline=None if deadline is None else check_seconds("deadline", deadline),
-                backoff_base=check_seconds("backoff_base", backoff_base, zero_ok=True),
-                backoff_max=check_seconds("backoff_max", backoff_max, zero_ok=True),
-                retry_after_cap=check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
-                max_response_size=check_int("max_response_size", max_response_size, minimum=1),
-            ),
-            closed=self._closing,
+        self._policy = RetryPolicy(
+            max_retries=check_int("max_retries", max_retries, minimum=0),
+            timeout=check_seconds("timeout", timeout),
+            deadline=None if deadline is None else check_seconds("deadline", deadline),
+            backoff_base=check_seconds("backoff_base", backoff_base, zero_ok=True),
+            backoff_max=check_seconds("backoff_max", backoff_max, zero_ok=True),
+            retry_after_cap=check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
+            max_response_size=check_int("max_response_size", max_response_size, minimum=1),
         )
         if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
             raise ValueError("ssl must be an ssl.SSLContext (verification cannot be turned off)")
@@ -222,14 +204,16 @@ class AsyncTurnix:
             self._session_loop = asyncio.get_running_loop()
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl or True),
-                middlewares=(self._auth, self._retry),
-                timeout=_NO_TIMEOUT,
-                response_class=CappedResponse,
+                middlewares=(self._auth,),
+                timeout=self._policy.attempt_timeout,
                 trace_configs=redacting(self._trace_configs),
                 proxy=self._proxy,
                 headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
                 json_serialize=dumps,
             )
+            # aiohttp silently resends a GET once on a dropped keep-alive connection;
+            # the retry loop already does that, and counts it as an attempt
+            self._session._retry_connection = False
         return self._session
 
     async def _call(
@@ -239,48 +223,22 @@ class AsyncTurnix:
         payload: dict[str, Any] | None,
         headers: Mapping[str, str] | None,
     ) -> bytes:
-        """One API call through the middlewares; returns a 2xx JSON body or raises."""
+        """One API call with retries; returns a 2xx JSON body or raises a TurnixError."""
         session = self._open_session()
-        deadline = self._retry.policy.deadline
-        scope = None
-        if deadline is not None:  # one budget for the call, read by the retry middleware
-            scope = call_deadline.set(asyncio.get_running_loop().time() + deadline)
-        try:
-            async with session.request(method, url, json=payload, headers=headers) as response:
-                captured = getattr(response, "captured", None)  # read by the retry middleware
-                body = await response.read() if captured is None else captured
-                status = response.status
-                response_headers = response.headers
-                content_type = response.content_type
-        except TurnixError:
-            raise
-        except asyncio.TimeoutError as exc:  # TimeoutError on 3.11+, not on 3.10
-            raise TurnixTimeoutError(f"{method} {url.path} timed out") from exc
-        except aiohttp.TooManyRedirects as exc:
-            raise TurnixAPIError(
-                f"redirected too many times ({len(exc.history)} hops) from {url.path}",
-                status=exc.history[-1].status if exc.history else 0,
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise TurnixConnectionError(f"{method} {url.path} failed: {exc}") from exc
-        except RuntimeError as exc:
-            if self._closed:  # closed by another task while this call was in flight
-                raise ClientClosedError("this AsyncTurnix client was closed") from exc
-            raise
-        finally:
-            if scope is not None:
-                call_deadline.reset(scope)
-        if not 200 <= status < 300:
+        response, body = await send(
+            session, method, url, payload, headers, self._policy, self._closing
+        )
+        if not 200 <= response.status < 300:
             raise api_error(
-                status,
+                response.status,
                 body,
-                response_headers,
-                retry_after=_retry_after(response_headers),
+                response.headers,
+                retry_after=parse_retry_after(response.headers),
                 secret=self._auth.token,
             )
-        if "Content-Type" in response_headers and not _is_json(content_type):
+        if "Content-Type" in response.headers and not _is_json(response.content_type):
             raise ResponseValidationError(
-                f"expected a JSON response, got Content-Type {content_type!r}"
+                f"expected a JSON response, got Content-Type {response.content_type!r}"
             )
         return body
 
