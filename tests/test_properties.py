@@ -18,7 +18,16 @@ from turnix_async import (
     IceServer,
     ResponseValidationError,
 )
-from turnix_async._convert import parse_ice_credentials, parse_regions, unstructure
+from turnix_async._convert import (
+    _describe,
+    _ice_credentials,
+    _json,
+    _structure_ice_credentials,
+    dumps,
+    parse_ice_credentials,
+    parse_regions,
+    unstructure,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -61,6 +70,49 @@ def test_any_json_is_credentials_or_a_validation_error(value: Any) -> None:
     assert result.expires_at.tzinfo is not None
     for server in result.ice_servers:
         assert server.urls and all(isinstance(url, str) for url in server.urls)
+
+
+def _outcome(function: Any, *args: Any) -> tuple[str, Any]:
+    try:
+        return "ok", function(*args)
+    except Exception as exc:
+        return "error", _describe(exc) if not isinstance(exc, ResponseValidationError) else str(exc)
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(json_values, near_responses))
+def test_the_fast_structure_path_agrees_with_the_generated_one(value: Any) -> None:
+    fast = _outcome(_ice_credentials, json.loads(json.dumps(value)), IceCredentials)
+    generated = _outcome(_structure_ice_credentials, json.loads(json.dumps(value)), IceCredentials)
+    assert fast == generated
+
+
+@settings(max_examples=300)
+@given(
+    st.one_of(json_values, near_responses).map(json.dumps),
+    st.sampled_from(["", " ", "\n", "\r\n\t ", "\ufeff", "\x0b", "\u3000"]),
+    st.sampled_from(["", " ", "\n", "\r\n", "\x0b", "x", "}"]),
+)
+def test_the_fast_json_path_agrees_with_json_loads(text: str, before: str, after: str) -> None:
+    body = (before + text + after).encode()
+    assert _outcome(_json, body) == _outcome(_slow_json, body)
+
+
+@given(st.binary(max_size=64))
+def test_the_fast_json_path_agrees_on_any_bytes(body: bytes) -> None:
+    assert _outcome(_json, body) == _outcome(_slow_json, body)
+
+
+def _slow_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8-sig"))
+    except (ValueError, RecursionError) as exc:
+        raise ResponseValidationError(f"response body is not valid JSON: {exc}") from None
+
+
+@given(st.dictionaries(st.text(max_size=12), st.none() | st.integers() | st.text(), max_size=7))
+def test_request_bodies_encode_like_json_dumps(body: dict[str, Any]) -> None:
+    assert dumps(body) == json.dumps(body, separators=(",", ":"))
 
 
 @settings(max_examples=100)

@@ -118,15 +118,55 @@ def _ice_server(value: Any, cls: Any) -> IceServer:
 
 converter.register_structure_hook(IceServer, _ice_server)
 converter.register_structure_hook(datetime, _timestamp)
-converter.register_structure_hook(
+_structure_ice_credentials = make_dict_structure_fn(
     IceCredentials,
-    make_dict_structure_fn(
-        IceCredentials,
-        converter,
-        ice_servers=override(rename="iceServers"),
-        expires_at=override(rename="expiresAt"),
-    ),
+    converter,
+    ice_servers=override(rename="iceServers"),
+    expires_at=override(rename="expiresAt"),
 )
+
+
+def _ice_credentials(value: Any, cls: Any) -> IceCredentials:
+    """The documented shape, built directly: this runs on every call, so it is the hot path.
+
+    Anything else (the legacy `url` key, a wrong type, a bad timestamp) goes through
+    the generated function, which gives the same result or the error naming the path.
+    A property test checks that both agree on arbitrary JSON.
+    """
+    servers = value.get("iceServers") if type(value) is dict else None
+    if type(servers) is not list:
+        return _structure_ice_credentials(value, cls)
+    built = []
+    for server in servers:
+        if type(server) is not dict:
+            return _structure_ice_credentials(value, cls)
+        urls = server.get("urls")
+        username = server.get("username")
+        credential = server.get("credential")
+        if type(urls) is str and urls:
+            urls = [urls]
+        elif type(urls) is not list or not urls or not _all_urls(urls):
+            return _structure_ice_credentials(value, cls)
+        if (username is not None and type(username) is not str) or (
+            credential is not None and type(credential) is not str
+        ):
+            return _structure_ice_credentials(value, cls)
+        built.append(IceServer(urls, username, credential))
+    try:
+        expires_at = _timestamp(value.get("expiresAt"), datetime)
+    except Exception:  # let the generated function report it, with its path
+        return _structure_ice_credentials(value, cls)
+    return IceCredentials(built, expires_at)
+
+
+def _all_urls(urls: list[Any]) -> bool:
+    for url in urls:  # noqa: SIM110 - a plain loop: all() over a generator costs more here
+        if type(url) is not str or not url:
+            return False
+    return True
+
+
+converter.register_structure_hook(IceCredentials, _ice_credentials)
 converter.register_unstructure_hook(IceServer, lambda server: server.to_dict())
 converter.register_unstructure_hook(datetime, lambda moment: moment.isoformat())
 converter.register_unstructure_hook(
@@ -156,12 +196,27 @@ def request_body(request: IceCredentialsRequest) -> dict[str, Any]:
     return body
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps(separators=...) builds one a call
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# json.dumps() builds a new encoder on every call; request bodies are flat dicts of our
+# own making (no cycles to check), so one C encoder is built once and reused
+_encode = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _no_default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # where the C encoder is missing
 
 
 def dumps(value: Any) -> str:
     """Compact JSON, as the session serializes request bodies."""
-    return _ENCODER.encode(value)
+    if _encode is None or not isinstance(value, dict):
+        return _ENCODER.encode(value)
+    return "".join(_encode(value, 0))
 
 
 def parse_ice_credentials(body: bytes, requested_ttl: int | None) -> IceCredentials:
@@ -170,8 +225,10 @@ def parse_ice_credentials(body: bytes, requested_ttl: int | None) -> IceCredenti
     if isinstance(data, dict) and data.get("expiresAt") is None:
         ttl = min(requested_ttl or DEFAULT_TTL, _LONGEST_TTL)
         data["expiresAt"] = datetime.now(timezone.utc) + timedelta(seconds=ttl)
-    credentials: IceCredentials = _structured(data, IceCredentials)
-    return credentials
+    try:
+        return _ice_credentials(data, IceCredentials)
+    except Exception as exc:
+        raise ResponseValidationError(_describe(exc)) from None
 
 
 def parse_regions(body: bytes) -> list[Region]:
@@ -180,9 +237,25 @@ def parse_regions(body: bytes) -> list[Region]:
     return regions
 
 
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends up in
+_JSON_SPACE = " \t\n\r"
+
+
 def _json(body: bytes) -> Any:
+    """Parse a JSON body (UTF-8 only, as JSON on the wire must be; a BOM is allowed).
+
+    The usual body goes straight to the C scanner, skipping json.loads' encoding
+    sniffing and regex passes; anything unusual or invalid goes through json.loads.
+    """
     try:
-        return json.loads(body.decode("utf-8-sig"))  # UTF-8 only, as JSON on the wire must be
+        text = body.decode()
+        value, end = _scan(text, 0)
+        if end == len(text) or not text[end:].strip(_JSON_SPACE):
+            return value
+    except (ValueError, StopIteration, RecursionError):
+        pass  # leading whitespace, a BOM, or not JSON: json.loads tells which
+    try:
+        return json.loads(body.decode("utf-8-sig"))
     except (ValueError, RecursionError) as exc:  # ValueError includes UnicodeDecodeError
         raise ResponseValidationError(f"response body is not valid JSON: {exc}") from None
 
