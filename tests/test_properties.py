@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from cattrs.gen import make_dict_unstructure_fn, override
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,12 +23,14 @@ from turnix_async._convert import (
     _describe,
     _ice_credentials,
     _json,
+    _request_body,
     _structure_ice_credentials,
     dumps,
     parse_ice_credentials,
     parse_regions,
     unstructure,
 )
+from turnix_async._convert import converter as the_converter
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -113,6 +116,34 @@ def _slow_json(body: bytes) -> Any:
 @given(st.dictionaries(st.text(max_size=12), st.none() | st.integers() | st.text(), max_size=7))
 def test_request_bodies_encode_like_json_dumps(body: dict[str, Any]) -> None:
     assert dumps(body) == json.dumps(body, separators=(",", ":"))
+
+
+names = st.none() | st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True)
+slugs = st.none() | st.from_regex(r"[a-z0-9-]{1,12}", fullmatch=True)
+requests = st.builds(
+    IceCredentialsRequest,
+    initiator_client=names,
+    receiver_client=names,
+    room=names,
+    ttl=st.none() | st.integers(min_value=1),
+    fixed_region=slugs,
+    preferred_region=slugs,
+    client_ip=st.none() | st.ip_addresses().map(str),
+)
+_generated_request_body = make_dict_unstructure_fn(
+    IceCredentialsRequest,
+    the_converter,
+    _cattrs_omit_if_default=True,
+    client_ip=override(omit=True),
+)
+
+
+@given(requests)
+def test_the_written_out_request_body_matches_the_generated_one(
+    request: IceCredentialsRequest,
+) -> None:
+    assert _request_body(request) == _generated_request_body(request)
+    assert the_converter.unstructure(request) == _request_body(request)
 
 
 @settings(max_examples=100)

@@ -15,19 +15,23 @@ class BearerAuth:
     origin is sent without the token.
     """
 
-    __slots__ = ("_header", "_origin", "token")  # no __dict__: vars() cannot reveal it
+    __slots__ = ("_authority", "_header", "_origin", "_scheme", "token")  # no __dict__
 
     def __init__(self, token: str, api_url: URL) -> None:
         self.token = token
         self._header = f"Bearer {token}"
         self._origin = _origin(api_url)
+        self._scheme = api_url.scheme
+        self._authority = api_url.raw_authority  # the API's own URLs match on this alone
 
     def __repr__(self) -> str:
         scheme, host, port = self._origin
         return f"BearerAuth(origin='{scheme}://{host}:{port}', token=***)"
 
     async def __call__(self, req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-        if _origin(req.url) != self._origin:
+        url = req.url
+        same = url.raw_authority == self._authority and url.scheme == self._scheme
+        if not same and _origin(url) != self._origin:  # e.g. `h:443` is `h`: still the API
             req.headers.popall(hdrs.AUTHORIZATION, None)
             return await handler(req)
         req.headers[hdrs.AUTHORIZATION] = self._header

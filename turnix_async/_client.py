@@ -8,11 +8,12 @@ import logging
 import os
 import platform
 import ssl as ssl_module
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
 import aiohttp
+from aiohttp import hdrs
 from yarl import URL
 
 from ._auth import BearerAuth
@@ -181,12 +182,18 @@ class AsyncTurnix:
     async def request_ice_credentials(self, request: IceCredentialsRequest) -> IceCredentials:
         """`get_ice_credentials` for an already built (and validated) request struct."""
         headers = None if request.client_ip is None else {"X-TURN-CLIENT-IP": request.client_ip}
-        body = await self._call("POST", self._ice_url, request_body(request), headers)
-        return parse_ice_credentials(body, request.ttl)
+        session, payload = self._open_session(), request_body(request)
+        response, body = await send(
+            session, "POST", self._ice_url, payload, headers, self._policy, self._closing
+        )
+        return parse_ice_credentials(self._checked(response, body), request.ttl)
 
     async def list_regions(self) -> list[Region]:
         """List the Turnix TURN regions with their online/operational state."""
-        return parse_regions(await self._call("GET", self._regions_url, None, None))
+        response, body = await send(
+            self._open_session(), "GET", self._regions_url, None, None, self._policy, self._closing
+        )
+        return parse_regions(self._checked(response, body))
 
     def _add_close_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run `hook` when the client closes (used by helpers such as the credentials cache)."""
@@ -216,31 +223,26 @@ class AsyncTurnix:
             self._session._retry_connection = False
         return self._session
 
-    async def _call(
-        self,
-        method: str,
-        url: URL,
-        payload: dict[str, Any] | None,
-        headers: Mapping[str, str] | None,
-    ) -> bytes:
-        """One API call with retries; returns a 2xx JSON body or raises a TurnixError."""
-        session = self._open_session()
-        response, body = await send(
-            session, method, url, payload, headers, self._policy, self._closing
-        )
-        if not 200 <= response.status < 300:
+    def _checked(self, response: aiohttp.ClientResponse, body: bytes) -> bytes:
+        """The body of a 2xx JSON response; any other answer raises its TurnixError."""
+        status = response.status
+        if status < 200 or status >= 300:
             raise api_error(
-                response.status,
+                status,
                 body,
                 response.headers,
                 retry_after=parse_retry_after(response.headers),
                 secret=self._auth.token,
             )
-        if "Content-Type" in response.headers and not _is_json(response.content_type):
+        content_type = response.headers.get(hdrs.CONTENT_TYPE)  # absent: take it as JSON
+        if content_type not in _JSON_TYPES and not _is_json(response.content_type):
             raise ResponseValidationError(
                 f"expected a JSON response, got Content-Type {response.content_type!r}"
             )
         return body
+
+
+_JSON_TYPES = frozenset({None, "application/json", "application/json; charset=utf-8"})
 
 
 def _is_json(content_type: str) -> bool:

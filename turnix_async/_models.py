@@ -20,19 +20,14 @@ __all__ = ["IceCredentials", "IceCredentialsRequest", "IceServer", "Region"]
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
-def _name(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
+def _name(field: str, value: object) -> None:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ValueError(
-            f"{attribute.name} must be 1-100 characters of letters, digits, '-' or '_'"
-            f" (got {_shown(value)})"
+            f"{field} must be 1-100 characters of letters, digits, '-' or '_' (got {_shown(value)})"
         )
 
 
-def _slug(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
+def _slug(field: str, value: object) -> None:
     if (
         not isinstance(value, str)
         or not value
@@ -40,31 +35,22 @@ def _slug(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         or any(c.isspace() for c in value)
     ):
         raise ValueError(
-            f"{attribute.name} must be a non-empty region slug without whitespace"
-            f" (got {_shown(value)})"
+            f"{field} must be a non-empty region slug without whitespace (got {_shown(value)})"
         )
 
 
-def _ttl(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
+def _ttl(field: str, value: object) -> None:
     if type(value) is not int or value <= 0:  # bool is an int: excluded on purpose
-        raise ValueError(
-            f"{attribute.name} must be a positive int of seconds (got {_shown(value)})"
-        )
+        raise ValueError(f"{field} must be a positive int of seconds (got {_shown(value)})")
 
 
-def _ip(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
+def _ip(field: str, value: object) -> None:
     try:
         if not isinstance(value, str) or "%" in value:  # no IPv6 zone: it would go in a header
             raise TypeError
         ipaddress.ip_address(value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{attribute.name} must be an IPv4 or IPv6 address (got {_shown(value)})"
-        ) from None
+        raise ValueError(f"{field} must be an IPv4 or IPv6 address (got {_shown(value)})") from None
 
 
 def _shown(value: object) -> str:
@@ -80,13 +66,30 @@ class IceCredentialsRequest:
     `X-TURN-CLIENT-IP` header so the API picks the region nearest to that user.
     """
 
-    initiator_client: str | None = attrs.field(default=None, validator=_name)
-    receiver_client: str | None = attrs.field(default=None, validator=_name)
-    room: str | None = attrs.field(default=None, validator=_name)
-    ttl: int | None = attrs.field(default=None, validator=_ttl)
-    fixed_region: str | None = attrs.field(default=None, validator=_slug)
-    preferred_region: str | None = attrs.field(default=None, validator=_slug)
-    client_ip: str | None = attrs.field(default=None, validator=_ip)
+    initiator_client: str | None = None
+    receiver_client: str | None = None
+    room: str | None = None
+    ttl: int | None = None
+    fixed_region: str | None = None
+    preferred_region: str | None = None
+    client_ip: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # one check per field that is set; most are None (cheaper than a validator each)
+        if self.initiator_client is not None:
+            _name("initiator_client", self.initiator_client)
+        if self.receiver_client is not None:
+            _name("receiver_client", self.receiver_client)
+        if self.room is not None:
+            _name("room", self.room)
+        if self.ttl is not None:
+            _ttl("ttl", self.ttl)
+        if self.fixed_region is not None:
+            _slug("fixed_region", self.fixed_region)
+        if self.preferred_region is not None:
+            _slug("preferred_region", self.preferred_region)
+        if self.client_ip is not None:
+            _ip("client_ip", self.client_ip)
 
 
 def _url_list(urls: str | list[str]) -> list[str]:
