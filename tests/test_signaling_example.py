@@ -533,7 +533,7 @@ async def test_the_script_runs_offline(tmp_path: Path) -> None:
         process.terminate()
         try:
             await asyncio.wait_for(process.wait(), STEP)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             process.kill()
             await process.wait()
     assert "offline mode" in log_path.read_text()

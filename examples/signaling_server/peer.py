@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.timeout,
             )
         )
-    except (RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
+    except (RuntimeError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

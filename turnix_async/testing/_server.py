@@ -419,7 +419,7 @@ class FakeTurnixServer:
                 return await _abort(request)
             if fault.kind == "fail":
                 return _fault_response(fault)
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
                 await asyncio.wait_for(self._closing.wait(), fault.seconds)
         limited = self._rate_limited()
         if limited is not None:
