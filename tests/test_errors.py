@@ -1,8 +1,9 @@
 """Response -> exception mapping, as narrow unit tests with aioresponses.
 
-aioresponses replaces `ClientSession._request`, so the middlewares do not run
-here: these tests cover parsing and error mapping only (network behaviour is
-tested against real loopback servers in test_client.py and test_reliability.py).
+aioresponses replaces `ClientSession._request`, so the auth middleware (which
+aiohttp runs inside it) does not run here; the retry loop, above it, does. Network
+behaviour is tested against real loopback servers in test_client.py and
+test_reliability.py.
 """
 
 from __future__ import annotations
@@ -148,6 +149,15 @@ async def test_json_suffix_content_types_are_accepted(client: AsyncTurnix) -> No
     with aioresponses() as mocked:
         mocked.post(ICE_URL, payload=ICE_BODY, content_type="application/vnd.turnix+json")
         assert (await client.get_ice_credentials()).ice_servers
+
+
+async def test_status_retries_also_run_under_aioresponses() -> None:
+    async with AsyncTurnix(TOKEN, base_url=BASE, max_retries=1, backoff_base=0) as turnix:
+        with aioresponses() as mocked:
+            mocked.post(ICE_URL, status=503, payload={"error": "down"})
+            mocked.post(ICE_URL, payload=ICE_BODY)
+            assert (await turnix.get_ice_credentials()).ice_servers
+            assert sum(len(calls) for calls in mocked.requests.values()) == 2
 
 
 def test_api_errors_pickle_with_their_fields() -> None:

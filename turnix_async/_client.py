@@ -48,7 +48,7 @@ class AsyncTurnix:
         api_token: the API token; defaults to env `TURNIX_API_TOKEN`.
         base_url: defaults to env `TURNIX_BASE_URL`, else `https://turnix.io/api/v1`.
             Must be https (plain http only for localhost, 127.0.0.0/8 and ::1).
-        timeout: seconds for ONE attempt: connect, response and body.
+        timeout: seconds for ONE attempt: connect, response and body, redirect hops included.
         max_retries: retries after the first attempt (connection errors, timeouts,
             408, 429, 500, 502, 503, 504).
         deadline: optional total seconds for one call, every attempt and wait included.
