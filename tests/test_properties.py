@@ -90,6 +90,15 @@ def test_the_fast_structure_path_agrees_with_the_generated_one(value: Any) -> No
     assert fast == generated
 
 
+def test_structured_results_do_not_share_the_input_lists() -> None:
+    urls = ["stun:a.example:3478"]
+    data = {"iceServers": [{"urls": urls}], "expiresAt": "2030-01-01T00:00:00Z"}
+    credentials = the_converter.structure(data, IceCredentials)
+    urls.append("stun:b.example:3478")
+    data["iceServers"].clear()  # type: ignore[attr-defined]
+    assert credentials.ice_servers == [IceServer(["stun:a.example:3478"])]
+
+
 @settings(max_examples=300)
 @given(
     st.one_of(json_values, near_responses).map(json.dumps),
