@@ -9,8 +9,8 @@ What it measures (see docs/performance.md for the method and the latest figures)
 * throughput: the three clients do the same work (POST a small JSON body, parse
   the JSON, touch the ICE servers) against `_server.py`, a minimal keep-alive
   server in a separate process, at concurrency 1, 32 and 256. After a warm-up,
-  rounds are interleaved (raw, sdk, httpx, raw, sdk, httpx, ...) with the same
-  number of requests per client per round. Reported: median requests/s of each
+  rounds are interleaved, the order reversed every other round (raw sdk httpx,
+  httpx sdk raw, ...), with the same number of requests per client per round. Reported: median requests/s of each
   client, and the per-round wall-time ratios sdk/raw and httpx/raw (median, min,
   max). On a machine with two or more cores the server is pinned to CPU 0 and
   this process (with its children) to CPU 1.
@@ -231,8 +231,9 @@ async def throughput(
             requests = fixed_requests or max(2 * concurrency, int(pace * seconds) or 1000)
             times: dict[str, list[float]] = {name: [] for name in names}
             cpus: dict[str, list[float]] = {name: [] for name in names}
-            for _ in range(rounds):
-                for name in names:
+            for round_index in range(rounds):
+                # A B C, then C B A: a drift in machine speed hits every client alike
+                for name in names if round_index % 2 == 0 else names[::-1]:
                     gc.collect()
                     wall, cpu = await run_batch(clients[name][0], requests, concurrency)
                     times[name].append(wall)
