@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -119,3 +120,17 @@ def test_expires_at_is_normalised_to_aware_utc() -> None:
     assert naive.expires_at == offset.expires_at == datetime(2030, 1, 1, 12, tzinfo=timezone.utc)
     assert naive.expires_at.tzinfo is timezone.utc and offset.expires_at.tzinfo is timezone.utc
     assert not naive.is_expired
+
+
+def test_request_fields_evolve_validated_and_stay_frozen() -> None:
+    fields = [field.name for field in attrs.fields(IceCredentialsRequest)]
+    assert list(inspect.signature(IceCredentialsRequest).parameters) == fields
+    given = ["a", "b", "c", 60, "eu-west", "us-east", "203.0.113.7"]
+    values = dict(zip(fields, given, strict=True))
+    request = IceCredentialsRequest(**values)
+    assert attrs.asdict(request) == values
+    assert attrs.evolve(request, ttl=5).ttl == 5
+    with pytest.raises(ValueError, match="ttl"):
+        attrs.evolve(request, ttl=0)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        request.room = "other"  # type: ignore[misc]
