@@ -10,10 +10,10 @@ What it measures (see docs/performance.md for the method and the latest figures)
   the JSON, touch the ICE servers) against `_server.py`, a minimal keep-alive
   server in a separate process, at concurrency 1, 32 and 256. After a warm-up,
   rounds are interleaved, the order reversed every other round (raw sdk httpx,
-  httpx sdk raw, ...), with the same number of requests per client per round. Reported: median requests/s of each
-  client, and the per-round wall-time ratios sdk/raw and httpx/raw (median, min,
-  max). On a machine with two or more cores the server is pinned to CPU 0 and
-  this process (with its children) to CPU 1.
+  httpx sdk raw, ...), with the same number of requests per client per round.
+  Reported: median requests/s of each client, and the per-round wall-time ratios
+  sdk/raw and httpx/raw (median, min, max). On a machine with two or more cores
+  the server is pinned to CPU 0 and this process (with its children) to CPU 1.
 * import time: median of fresh interpreters timing `import aiohttp, attrs, cattrs`
   and `import turnix_async` (which includes them); the difference is the overhead.
 * memory: one idle client (after its first request) and 10,000 in-flight calls
