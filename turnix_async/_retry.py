@@ -141,18 +141,16 @@ async def send(
         except aiohttp.ClientPayloadError as exc:
             if _undecodable(exc):  # a bad body, not a bad connection: never retried
                 raise ResponseValidationError(f"response body: {exc}") from exc
-            failure = TurnixConnectionError(f"{method} {url.path} failed: {_describe(exc)}")
-            failure.__cause__ = exc
+            failure = _connection_error(method, url, exc)
         except (aiohttp.ClientConnectionError, asyncio.IncompleteReadError) as exc:
-            failure = TurnixConnectionError(f"{method} {url.path} failed: {_describe(exc)}")
-            failure.__cause__ = exc
+            failure = _connection_error(method, url, exc)
         except aiohttp.TooManyRedirects as exc:
             raise TurnixAPIError(
                 f"redirected too many times ({len(exc.history)} hops) from {url.path}",
                 status=exc.history[-1].status if exc.history else 0,
             ) from exc
         except aiohttp.ClientError as exc:
-            raise TurnixConnectionError(f"{method} {url.path} failed: {_describe(exc)}") from exc
+            raise _connection_error(method, url, exc) from exc
         except RuntimeError as exc:
             if closed.is_set():  # the session was closed by another task mid-call
                 raise ClientClosedError("this AsyncTurnix client was closed") from exc
@@ -218,5 +216,9 @@ def _undecodable(exc: BaseException) -> bool:
     return False
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _connection_error(method: str, url: URL, exc: BaseException) -> TurnixConnectionError:
+    """`POST /path failed: ClientOSError: ...`, chained to the aiohttp exception."""
+    described = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    error = TurnixConnectionError(f"{method} {url.path} failed: {described}")
+    error.__cause__ = exc
+    return error
