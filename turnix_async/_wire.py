@@ -1,0 +1,59 @@
+"""What crosses the transport seam: a `Request` goes down, a `Reply` comes back.
+
+Everything below the seam speaks bytes and statuses; nothing above it sees an
+aiohttp object. A `Transport` sends ONE attempt; retrying is decided above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import attrs
+
+__all__ = ["Reply", "Request", "Transport"]
+
+
+@attrs.frozen
+class Request:
+    """One HTTP request to the API: the body is already encoded JSON (or None)."""
+
+    method: str
+    url: str
+    body: bytes | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Reply:
+    """One HTTP answer: status, headers, the decoded body bytes and the request id.
+
+    A non-2xx body larger than the size limit is cut to the limit (it only feeds
+    the error message); a 2xx body that large is refused below the seam.
+    """
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
+
+    @property
+    def request_id(self) -> str | None:
+        """The API's `X-Request-Id` for this answer, if it sent one."""
+        return self.headers.get("X-Request-Id")
+
+
+class Transport(Protocol):
+    """Sends one attempt and returns its `Reply`, or raises a `TurnixError`.
+
+    `timeout` is the attempt's own budget (connect, headers and body);
+    `wait_limit` bounds any wait before the attempt starts (for a free
+    connection), in seconds, or None for the transport's own bound.
+    """
+
+    async def send(self, request: Request, *, timeout: float, wait_limit: float | None) -> Reply:
+        """One attempt: `TurnixConnectionError`/`TurnixTimeoutError` when it fails."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connections; later sends raise `ClientClosedError`."""
+        ...
