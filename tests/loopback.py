@@ -147,3 +147,26 @@ def trickle(interval: float, chunks: int = 100) -> Handler:
 
 
 ClientFactory = Callable[..., AsyncTurnix]
+
+
+class Hold:
+    """A handler that holds every request until `release()`; `await held.arrived(n)` waits for n."""
+
+    def __init__(self) -> None:
+        self._released = asyncio.Event()
+        self._arrival = asyncio.Condition()
+        self.count = 0
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        async with self._arrival:
+            self.count += 1
+            self._arrival.notify_all()
+        await self._released.wait()
+        return web.json_response(ICE_BODY)
+
+    async def arrived(self, n: int) -> None:
+        async with self._arrival:
+            await self._arrival.wait_for(lambda: self.count >= n)
+
+    def release(self) -> None:
+        self._released.set()

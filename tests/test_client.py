@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from tests.loopback import (
+    ICE_BODY,
     TOKEN,
     ClientFactory,
     ScriptedServer,
@@ -45,9 +46,14 @@ REGIONS = "/api/v1/regions"
 # --- construction -----------------------------------------------------------------
 
 
-def test_token_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_token_comes_from_the_environment(
+    loopback: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TURNIX_API_TOKEN", "env-token")
-    assert AsyncTurnix()._auth.token == "env-token"
+    loopback.script(ICE, json_answer())
+    async with AsyncTurnix(base_url=loopback.base_url) as client:
+        await client.get_ice_credentials()
+    assert loopback.seen[0][2]["Authorization"] == "Bearer env-token"
 
 
 def test_missing_token_names_the_environment_variable() -> None:
@@ -352,7 +358,6 @@ async def test_backoff_is_exponential_with_jitter(
         await client.get_ice_credentials()
     # waits of 0.05, 0.1, 0.2 s, each jittered to 50-100 %
     assert 0.175 <= loop.time() - started < 1.0
-    assert [client._policy.backoff(n) <= 0.05 * 2**n for n in range(3)] == [True] * 3
 
 
 # --- errors ---------------------------------------------------------------------
@@ -462,17 +467,24 @@ async def test_close_is_idempotent_and_calls_after_close_fail_typed(
             pass
 
 
-async def test_works_without_async_with_and_owns_one_session(
+async def test_works_without_async_with_and_reuses_its_connection(
     loopback: ScriptedServer,
 ) -> None:
-    loopback.script(ICE, json_answer())
+    peers: set[object] = set()
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        peers.add(request.transport.get_extra_info("peername"))
+        return web.json_response(ICE_BODY)
+
+    loopback.script(ICE, answer)
     client = AsyncTurnix(TOKEN, base_url=loopback.base_url)
-    await client.get_ice_credentials()
-    session = client._session
-    await asyncio.gather(*(client.get_ice_credentials() for _ in range(5)))
-    assert client._session is session
+    for _ in range(5):
+        await client.get_ice_credentials()
     await client.close()
-    assert session is not None and session.closed
+    assert len(peers) == 1  # one pooled keep-alive connection for sequential calls
+    with pytest.raises(ClientClosedError):
+        await client.get_ice_credentials()
 
 
 async def test_can_be_constructed_outside_a_running_loop(loopback: ScriptedServer) -> None:
@@ -520,20 +532,3 @@ async def test_retry_logging_never_contains_the_token(
     assert "attempt 1 of 3" in records[0].getMessage()
     assert "503" in records[0].getMessage()
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
-
-
-async def test_close_closes_the_session_even_if_a_close_hook_fails(
-    loopback: ScriptedServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    loopback.script(ICE, json_answer())
-    client = AsyncTurnix(TOKEN, base_url=loopback.base_url)
-    await client.get_ice_credentials()
-    session = client._session
-
-    async def broken() -> None:
-        raise RuntimeError("helper failed")
-
-    client._add_close_hook(broken)
-    await client.close()
-    assert session is not None and session.closed
-    assert "close hook" in caplog.text

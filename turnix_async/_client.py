@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
+import enum
 import ipaddress
 import logging
 import os
 import platform
 import ssl as ssl_module
-from collections.abc import Awaitable, Callable
+import time
 from types import TracebackType
 from typing import Any
 
 import aiohttp
-from aiohttp import hdrs
+import attrs
 from yarl import URL
 
 from ._auth import BearerAuth
 from ._convert import dumps, parse_ice_credentials, parse_regions, request_body
-from ._errors import ClientClosedError, ResponseValidationError, api_error
+from ._errors import ClientClosedError, TurnixError, TurnixTimeoutError, checked_body
 from ._models import IceCredentials, IceCredentialsRequest, Region
-from ._retry import RetryPolicy, parse_retry_after, send
-from ._tracing import redacting
+from ._redact import Redactor
+from ._retry import RetryPolicy, Verdict, decide, describe
+from ._slots import Slots
+from ._testing_switch import waits_are_skipped
+from ._transport import AiohttpTransport, check_proxy, check_ssl, check_trace_configs
 from ._validate import check_int, check_seconds
 from ._version import __version__
+from ._wire import Reply, Request, Transport
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
 
@@ -36,6 +43,16 @@ logger = logging.getLogger("turnix_async")
 _USER_AGENT = (
     f"turnix-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 )
+_JSON_BODY = {"Content-Type": "application/json"}
+
+
+class _Keep(enum.Enum):
+    """`with_options` leaves an option as it is unless it is given."""
+
+    KEEP = "keep"
+
+
+_KEEP = _Keep.KEEP
 
 
 class AsyncTurnix:
@@ -48,20 +65,27 @@ class AsyncTurnix:
         api_token: the API token; defaults to env `TURNIX_API_TOKEN`.
         base_url: defaults to env `TURNIX_BASE_URL`, else `https://turnix.io/api/v1`.
             Must be https (plain http only for localhost, 127.0.0.0/8 and ::1).
-        timeout: seconds for ONE attempt: connect, response and body, redirect hops included.
+        timeout: seconds for ONE attempt: connect, response and body, redirect hops
+            included; waiting for a free connection is not part of it.
         max_retries: retries after the first attempt (connection errors, timeouts,
             408, 429, 500, 502, 503, 504).
         deadline: optional total seconds for one call, every attempt and wait included.
-        ssl: an `ssl.SSLContext` to verify the server with (e.g. a corporate CA).
+        max_connections: attempts in flight at once (the connection pool's size).
+        queue_timeout: seconds one call may wait in the client (for a free
+            connection) in all; the deadline, when set and shorter, bounds it instead.
+        ssl: an `ssl.SSLContext` that verifies the server (e.g. with a corporate CA).
         proxy: an HTTP(S) proxy URL for every request.
         trace_configs: `aiohttp.TraceConfig`s for request tracing.
         backoff_base: the first backoff wait in seconds (doubles per retry, jittered).
         backoff_max: the longest backoff wait in seconds.
         retry_after_cap: a `Retry-After` longer than this is not waited: the call fails.
-        max_response_size: bodies larger than this many bytes are refused.
+        max_response_size: bodies larger than this many (decoded) bytes are refused.
+        transport: send attempts through this `Transport` instead of aiohttp (tests:
+            `turnix_async.testing.MockTransport`); `ssl`, `proxy`, `trace_configs` and
+            `max_response_size` then do not apply.
 
     Raises:
-        ValueError: a missing or malformed token, a non-https base URL, bad numbers.
+        ValueError: a missing or malformed token, a non-https base URL, bad arguments.
     """
 
     def __init__(
@@ -72,6 +96,8 @@ class AsyncTurnix:
         timeout: float = 10.0,
         max_retries: int = 2,
         deadline: float | None = None,
+        max_connections: int = 100,
+        queue_timeout: float = 30.0,
         ssl: ssl_module.SSLContext | None = None,
         proxy: str | URL | None = None,
         trace_configs: list[aiohttp.TraceConfig] | None = None,
@@ -79,33 +105,41 @@ class AsyncTurnix:
         backoff_max: float = 8.0,
         retry_after_cap: float = 60.0,
         max_response_size: int = 1024 * 1024,
+        transport: Transport | None = None,
     ) -> None:
         token = _check_token(api_token)
-        self._closing = asyncio.Event()  # wakes retry waits when the client closes
         if base_url is None:  # an empty TURNIX_BASE_URL counts as unset
             base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        self._base_url = _check_base_url(base_url)
-        self._policy = RetryPolicy(
-            max_retries=check_int("max_retries", max_retries, minimum=0),
-            timeout=check_seconds("timeout", timeout),
-            deadline=None if deadline is None else check_seconds("deadline", deadline),
-            backoff_base=check_seconds("backoff_base", backoff_base, zero_ok=True),
-            backoff_max=check_seconds("backoff_max", backoff_max, zero_ok=True),
-            retry_after_cap=check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
-            max_response_size=check_int("max_response_size", max_response_size, minimum=1),
+        url = _check_base_url(base_url)
+        self._policy = _checked_policy(
+            max_retries=max_retries,
+            timeout=timeout,
+            deadline=deadline,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            retry_after_cap=retry_after_cap,
         )
-        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
-            raise ValueError("ssl must be an ssl.SSLContext (verification cannot be turned off)")
-        self._ssl = ssl
-        self._proxy = proxy
-        self._trace_configs = trace_configs
-        self._auth = BearerAuth(token, self._base_url)  # the only holder of the token
-        self._ice_url = URL(f"{self._base_url}/credentials/ice")
-        self._regions_url = URL(f"{self._base_url}/regions")
-        self._session: aiohttp.ClientSession | None = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
-        self._close_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._queue_timeout = check_seconds("queue_timeout", queue_timeout, zero_ok=True)
+        connections = check_int("max_connections", max_connections, minimum=1)
+        proxy_url = check_proxy(proxy)
+        self._redactor = Redactor([token, None if proxy_url is None else proxy_url.password])
+        self._transport: Transport
+        self._transport = transport or AiohttpTransport(
+            auth=BearerAuth(token, url),  # the only holder of the token
+            https_only=url.scheme == "https",
+            redactor=self._redactor,
+            user_agent=_USER_AGENT,
+            max_connections=connections,
+            max_response_size=check_int("max_response_size", max_response_size, minimum=1),
+            ssl=check_ssl(ssl),
+            proxy=proxy_url,
+            trace_configs=check_trace_configs(trace_configs),
+        )
+        self._slots = Slots(connections)
+        self._closing = asyncio.Event()  # wakes retry waits when the client closes
+        self._base_url = url
+        self._ice_url = str(url / "credentials" / "ice")
+        self._regions_url = str(url / "regions")
 
     @property
     def base_url(self) -> str:
@@ -114,14 +148,57 @@ class AsyncTurnix:
 
     @property
     def closed(self) -> bool:
-        """True once `close()` was called."""
-        return self._closed
+        """True once `close()` was called (on this client or any view of it)."""
+        return self._closing.is_set()
+
+    @property
+    def _closed(self) -> bool:
+        return self._closing.is_set()
 
     def __repr__(self) -> str:
         return f"AsyncTurnix(base_url={self.base_url!r}, closed={self._closed})"
 
+    def with_options(
+        self,
+        *,
+        timeout: float | _Keep = _KEEP,
+        max_retries: int | _Keep = _KEEP,
+        deadline: float | _Keep | None = _KEEP,
+        queue_timeout: float | _Keep = _KEEP,
+        backoff_base: float | _Keep = _KEEP,
+        backoff_max: float | _Keep = _KEEP,
+        retry_after_cap: float | _Keep = _KEEP,
+    ) -> AsyncTurnix:
+        """A light view of this client with other per-call options (openai's `with_options`).
+
+        The view shares this client's session, pool and lifecycle; this client is
+        unchanged. Use it for some calls, e.g. a tighter `deadline` inside a web
+        request: `await turnix.with_options(deadline=2).get_ice_credentials()`.
+        Closing either closes both.
+
+        Raises:
+            ValueError: an option is out of range (as in the constructor).
+        """
+        current = attrs.asdict(self._policy)
+        changes = {
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "deadline": deadline,
+            "backoff_base": backoff_base,
+            "backoff_max": backoff_max,
+            "retry_after_cap": retry_after_cap,
+        }
+        view = copy.copy(self)
+        view._policy = _checked_policy(
+            **{name: current[name] if value is _KEEP else value for name, value in changes.items()}
+        )
+        if queue_timeout is not _KEEP:
+            view._queue_timeout = check_seconds("queue_timeout", queue_timeout, zero_ok=True)
+        return view
+
     async def __aenter__(self) -> AsyncTurnix:
-        self._open_session()
+        if self._closed:
+            raise ClientClosedError("this AsyncTurnix client is closed")
         return self
 
     async def __aexit__(
@@ -133,20 +210,10 @@ class AsyncTurnix:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session (and stop helpers bound to it); safe to call more than once."""
-        self._closed = True
+        """Close the HTTP session; calls in flight end with `ClientClosedError`. Idempotent."""
         self._closing.set()
-        hooks, self._close_hooks = self._close_hooks, []
-        session, self._session = self._session, None
-        try:
-            for hook in hooks:
-                try:
-                    await hook()
-                except Exception:  # one helper failing must not keep the session open
-                    logger.exception("a close hook of AsyncTurnix failed")
-        finally:  # also when close() itself is cancelled
-            if session is not None:
-                await session.close()
+        self._slots.close()
+        await self._transport.close()
 
     async def get_ice_credentials(
         self,
@@ -181,72 +248,115 @@ class AsyncTurnix:
 
     async def request_ice_credentials(self, request: IceCredentialsRequest) -> IceCredentials:
         """`get_ice_credentials` for an already built (and validated) request struct."""
-        headers = None if request.client_ip is None else {"X-TURN-CLIENT-IP": request.client_ip}
-        session, payload = self._open_session(), request_body(request)
-        response, body = await send(
-            session, "POST", self._ice_url, payload, headers, self._policy, self._closing
-        )
-        return parse_ice_credentials(self._checked(response, body), request.ttl)
+        headers = _JSON_BODY
+        if request.client_ip is not None:
+            headers = {**_JSON_BODY, "X-TURN-CLIENT-IP": request.client_ip}
+        body = dumps(request_body(request)).encode()
+        reply = await self._call(Request("POST", self._ice_url, body, headers))
+        return parse_ice_credentials(self._checked(reply), request.ttl)
 
     async def list_regions(self) -> list[Region]:
         """List the Turnix TURN regions with their online/operational state."""
-        response, body = await send(
-            self._open_session(), "GET", self._regions_url, None, None, self._policy, self._closing
-        )
-        return parse_regions(self._checked(response, body))
+        reply = await self._call(Request("GET", self._regions_url))
+        return parse_regions(self._checked(reply))
 
-    def _add_close_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
-        """Run `hook` when the client closes (used by helpers such as the credentials cache)."""
-        self._close_hooks.append(hook)
-
-    def _open_session(self) -> aiohttp.ClientSession:
+    async def _call(self, request: Request) -> Reply:
+        """Attempts until one is final: the last `Reply`, or the last error raised."""
         if self._closed:
             raise ClientClosedError("this AsyncTurnix client is closed")
-        if self._session is not None and self._session_loop is not asyncio.get_running_loop():
-            raise RuntimeError(
-                "this AsyncTurnix client is bound to the event loop it first ran in;"
-                " create one client per event loop (e.g. per asyncio.run())"
+        policy, loop = self._policy, asyncio.get_running_loop()
+        started = loop.time()
+        stop_at = None if policy.deadline is None else started + policy.deadline
+        queue_left, attempt = self._queue_timeout, 0
+        while True:
+            attempt += 1
+            time_left = None if stop_at is None else stop_at - loop.time()
+            if time_left is not None and time_left <= 0:
+                raise TurnixTimeoutError(f"deadline of {policy.deadline:g} s reached")
+            wait_limit = queue_left if time_left is None else min(queue_left, time_left)
+            queue_left -= await self._slots.acquire(wait_limit)
+            timeout = policy.timeout
+            if stop_at is not None:  # the last attempt gets what is left of the deadline
+                timeout = min(timeout, stop_at - loop.time())
+            outcome: Reply | TurnixError
+            try:
+                outcome = await self._transport.send(request, timeout=timeout)
+            except TurnixTimeoutError as exc:
+                if timeout < policy.timeout:
+                    raise TurnixTimeoutError(
+                        f"deadline of {policy.deadline:g} s reached during attempt {attempt}"
+                    ) from None
+                outcome = exc
+            except TurnixError as exc:
+                outcome = exc
+            finally:
+                self._slots.release()
+            if isinstance(outcome, Reply) and 200 <= outcome.status < 300:
+                return outcome
+            decision = decide(
+                outcome,
+                attempt,
+                policy,
+                time_left=None if stop_at is None else stop_at - loop.time(),
+                now=time.time(),
             )
-        if self._session is None:
-            self._session_loop = asyncio.get_running_loop()
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl or True),
-                middlewares=(self._auth,),
-                timeout=self._policy.attempt_timeout,
-                trace_configs=redacting(self._trace_configs),
-                proxy=self._proxy,
-                headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
-                json_serialize=dumps,
+            if self._closed:
+                raise ClientClosedError("the AsyncTurnix client was closed during the call")
+            if decision.verdict is Verdict.STOP:
+                if isinstance(outcome, Reply):
+                    return outcome
+                raise outcome
+            if decision.verdict is Verdict.OUT_OF_TIME:
+                raise TurnixTimeoutError(
+                    f"deadline of {policy.deadline:g} s reached after {attempt} attempts"
+                    f" (last: {_reason(outcome)})"
+                ) from (outcome if isinstance(outcome, TurnixError) else None)
+            logger.info(
+                "retrying %s %s in %.2f s (attempt %d of %d failed: %s)",
+                request.method,
+                URL(request.url).path,
+                decision.wait,
+                attempt,
+                policy.max_retries + 1,
+                _reason(outcome),
             )
-            # aiohttp silently resends a GET once on a dropped keep-alive connection;
-            # the retry loop already does that, and counts it as an attempt
-            self._session._retry_connection = False
-        return self._session
+            await self._wait(0.0 if waits_are_skipped() else decision.wait)
 
-    def _checked(self, response: aiohttp.ClientResponse, body: bytes) -> bytes:
-        """The body of a 2xx JSON response; any other answer raises its TurnixError."""
-        status = response.status
-        if status < 200 or status >= 300:
-            raise api_error(
-                status,
-                body,
-                response.headers,
-                retry_after=parse_retry_after(response.headers),
-                secret=self._auth.token,
-            )
-        content_type = response.headers.get(hdrs.CONTENT_TYPE)  # absent: take it as JSON
-        if content_type not in _JSON_TYPES and not _is_json(response.content_type):
-            raise ResponseValidationError(
-                f"expected a JSON response, got Content-Type {response.content_type!r}"
-            )
-        return body
+    async def _wait(self, seconds: float) -> None:
+        """Sleep between attempts, or raise ClientClosedError as soon as the client closes."""
+        if seconds > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), seconds)
+        if self._closed:
+            raise ClientClosedError("the AsyncTurnix client was closed during the call")
+
+    def _checked(self, reply: Reply) -> bytes:
+        return checked_body(reply, self._redactor)
 
 
-_JSON_TYPES = frozenset({None, "application/json", "application/json; charset=utf-8"})
+def _checked_policy(
+    *,
+    max_retries: Any,
+    timeout: Any,
+    deadline: Any,
+    backoff_base: Any,
+    backoff_max: Any,
+    retry_after_cap: Any,
+) -> RetryPolicy:
+    """A `RetryPolicy` from user arguments, each checked with a ValueError naming it."""
+    return RetryPolicy(
+        max_retries=check_int("max_retries", max_retries, minimum=0),
+        timeout=check_seconds("timeout", timeout),
+        deadline=None if deadline is None else check_seconds("deadline", deadline),
+        backoff_base=check_seconds("backoff_base", backoff_base, zero_ok=True),
+        backoff_max=check_seconds("backoff_max", backoff_max, zero_ok=True),
+        retry_after_cap=check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
+    )
 
 
-def _is_json(content_type: str) -> bool:
-    return content_type == "application/json" or content_type.endswith("+json")
+def _reason(outcome: Reply | TurnixError) -> str:
+    """`HTTP 503` or the error's (already scrubbed) text, for log lines and messages."""
+    return describe(outcome) if isinstance(outcome, Reply) else str(outcome)
 
 
 def _check_token(token: Any) -> str:

@@ -18,7 +18,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._retry_after import parse_retry_after
+
+if TYPE_CHECKING:
+    from ._redact import Redactor
+    from ._wire import Reply
 
 __all__ = [
     "AuthenticationError",
@@ -49,7 +55,18 @@ class ClientClosedError(TurnixError, RuntimeError):
 
 
 class TurnixConnectionError(TurnixError):
-    """The API could not be reached after all retries (refused, reset, TLS, DNS, proxy)."""
+    """The API could not be reached after all retries (refused, reset, TLS, DNS, proxy).
+
+    `retryable` is False for failures another attempt cannot fix (a TLS
+    certificate, a refused https -> http redirect, a connection wait that ran out).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
 class TurnixTimeoutError(TurnixConnectionError):
@@ -91,15 +108,13 @@ class TurnixAPIError(TurnixError):
         return text
 
     def __reduce__(self) -> tuple[object, ...]:
-        # Keep keyword-only attributes when pickled (e.g. across process pools).
-        return (_rebuild_api_error, (type(self), self.message, self.__dict__))
+        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
-def _rebuild_api_error(
-    cls: type[TurnixAPIError], message: str, state: dict[str, object]
-) -> TurnixAPIError:
+def _rebuild(cls: type[TurnixError], args: tuple[object, ...], state: dict[str, object]) -> Any:
+    """Unpickle an error with keyword-only attributes (e.g. across process pools)."""
     error = cls.__new__(cls)
-    Exception.__init__(error, message)
+    Exception.__init__(error, *args)
     error.__dict__.update(state)
     return error
 
@@ -137,32 +152,41 @@ _BY_STATUS: dict[int, type[TurnixAPIError]] = {
 }
 
 
-def api_error(
-    status: int,
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    retry_after: float | None,
-    secret: str,
-) -> TurnixAPIError:
-    """Build the exception for a non-2xx response, with `secret` scrubbed from its text."""
-    text = body.decode("utf-8", errors="replace")
+_JSON_TYPES = frozenset({"application/json", "application/json; charset=utf-8"})
+
+
+def checked_body(reply: Reply, redactor: Redactor, *, hint: str = "") -> bytes:
+    """The body of a 2xx JSON reply; any other reply raises its `TurnixError`.
+
+    The status alone decides the error class; the body only feeds its message.
+    `hint` is appended to a 404's message (e.g. a base URL missing its path).
+    """
+    status = reply.status
+    if not 200 <= status < 300:
+        raise api_error(reply, redactor, hint=hint if status == 404 else "")
+    content_type = reply.headers.get("Content-Type")
+    if content_type is not None and content_type not in _JSON_TYPES:
+        media_type = content_type.partition(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            shown = redactor.scrub(_trim(content_type, 80))
+            raise ResponseValidationError(f"expected a JSON response, got Content-Type {shown!r}")
+    return reply.body
+
+
+def api_error(reply: Reply, redactor: Redactor, *, hint: str = "") -> TurnixAPIError:
+    """The exception for a non-2xx reply, with every secret scrubbed before it is cut."""
+    status = reply.status
+    text = redactor.scrub(reply.body.decode("utf-8", errors="replace"))
     cls = _BY_STATUS.get(status) or (ServerError if 500 <= status < 600 else TurnixAPIError)
-    request_id = headers.get("X-Request-Id")
+    request_id = reply.request_id
+    message = _message_of(text) or _reason(status)
     return cls(
-        _scrub(_message_of(text) or _reason(status), secret),
+        redactor.scrub(message) + hint,
         status=status,
-        body=_scrub(_trim(text, 2000), secret),
-        request_id=None if request_id is None else _scrub(request_id, secret),
-        retry_after=retry_after,
+        body=_trim(text, 2000),
+        request_id=None if request_id is None else redactor.scrub(_trim(request_id, 200)),
+        retry_after=parse_retry_after(reply.headers) if status in (429, 503) else None,
     )
-
-
-def _scrub(text: str, secret: str) -> str:
-    """Remove the token, also in its JSON-escaped form, from text shown to anyone."""
-    for form in {secret, json.dumps(secret)[1:-1]}:
-        text = text.replace(form, "***")
-    return text
 
 
 def _message_of(text: str) -> str:

@@ -1,54 +1,25 @@
-"""Retries: one API call as attempts with jittered backoff, each under its own timeout.
+"""Pure retry decisions: given how an attempt ended, retry after N seconds or stop.
 
-This is also the one place where aiohttp's exceptions become `TurnixConnectionError`
-/ `TurnixTimeoutError`, and where the body is read, so that the per-attempt timeout
-and the size limit cover it and a reset mid-body is retried.
-
-Each attempt is one `session.request` (redirects included) with aiohttp's own
-`total` timeout, which spans connecting, the headers and the body. That timer is
-one `call_at` per attempt, the same one a bare aiohttp session pays.
+No I/O and no clock of its own: the caller passes the attempt number, the time
+left and the current Unix time, so every rule here is unit-tested without a
+network. The loop that acts on a decision lives in the client.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import math
+import enum
 import random
-import re
-import time
-from collections.abc import Mapping
-from datetime import timezone
-from email.utils import parsedate_to_datetime
-from typing import Any, Final
 
-import aiohttp
 import attrs
-from aiohttp import hdrs
-from aiohttp.http_exceptions import ContentEncodingError
-from yarl import URL
 
-from ._errors import (
-    ClientClosedError,
-    ResponseValidationError,
-    TurnixAPIError,
-    TurnixConnectionError,
-    TurnixTimeoutError,
-)
-from ._response import read_capped
+from ._errors import TurnixConnectionError, TurnixError
+from ._retry_after import parse_retry_after
+from ._wire import Reply
 
-__all__ = ["RetryPolicy", "parse_retry_after", "send"]
+__all__ = ["RETRY_STATUSES", "Decision", "RetryPolicy", "Verdict", "decide", "describe"]
 
-logger = logging.getLogger("turnix_async")
-
-RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
-RETRY_AFTER_STATUSES: Final = frozenset({429, 503})  # where Retry-After means "wait"
-
-
-def _attempt_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # ceil_threshold=inf: aiohttp would otherwise round long timeouts up to a whole second
-    return aiohttp.ClientTimeout(total=seconds, ceil_threshold=math.inf)
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+RETRY_AFTER_STATUSES = frozenset({429, 503})  # where Retry-After means "wait"
 
 
 @attrs.frozen
@@ -61,164 +32,66 @@ class RetryPolicy:
     backoff_base: float = 0.5
     backoff_max: float = 8.0
     retry_after_cap: float = 60.0
-    max_response_size: int = 1024 * 1024
-    attempt_timeout: aiohttp.ClientTimeout = attrs.field(
-        init=False,
-        eq=False,
-        repr=False,
-        default=attrs.Factory(lambda self: _attempt_timeout(self.timeout), takes_self=True),
-    )  # built once, passed to every attempt
 
-    def backoff(self, retry: int) -> float:
-        """Exponential backoff with jitter: base x 2^retry, capped, times 0.5-1.0."""
+    def backoff(self, retry: int, jitter: float) -> float:
+        """base x 2^retry, capped, times 0.5-1.0 (`jitter` in [0, 1) picks where)."""
         delay: float = min(self.backoff_max, self.backoff_base * 2.0**retry)
-        return delay * random.uniform(0.5, 1.0)
+        return delay * (0.5 + jitter / 2)
 
 
-_DELTA_SECONDS = re.compile(r"\d+(\.\d+)?")
+class Verdict(enum.Enum):
+    RETRY = "retry"  # wait `Decision.wait` seconds, then attempt again
+    STOP = "stop"  # the outcome is final: its error (or its reply) goes to the caller
+    OUT_OF_TIME = "out of time"  # a retry would be due, but not within the deadline
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date), else None."""
-    value = headers.get(hdrs.RETRY_AFTER)
-    if not value:
-        return None
-    value = value.strip()
-    if _DELTA_SECONDS.fullmatch(value):  # a huge value is simply too long to wait
-        return float(value) if len(value) < 300 else math.inf
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None  # not a valid Retry-After: use our own backoff
-    if moment.tzinfo is None:  # the asctime form: HTTP dates are always GMT
-        moment = moment.replace(tzinfo=timezone.utc)
-    return max(0.0, moment.timestamp() - time.time())
+@attrs.frozen
+class Decision:
+    verdict: Verdict
+    wait: float = 0.0
 
 
-async def send(
-    session: aiohttp.ClientSession,
-    method: str,
-    url: URL,
-    payload: dict[str, Any] | None,
-    headers: Mapping[str, str] | None,
+STOP = Decision(Verdict.STOP)
+
+
+def decide(
+    outcome: Reply | TurnixError,
+    attempt: int,
     policy: RetryPolicy,
-    closed: asyncio.Event,
-) -> tuple[aiohttp.ClientResponse, bytes]:
-    """Send one API call, retrying per `policy`; returns the last response and its body.
+    *,
+    time_left: float | None,
+    now: float,
+    jitter: float | None = None,
+) -> Decision:
+    """What to do after attempt number `attempt` (1-based) ended with `outcome`.
 
-    It returns when it stops on a status (the caller maps a non-2xx one to an error)
-    and raises `TurnixConnectionError`/`TurnixTimeoutError` when it stops on a
-    transport failure. 401/403 and other statuses are returned at once. `closed` is
-    set when the client closes: retrying stops and a backoff wait ends at once.
+    Retried: network failures marked retryable, timeouts, 408/429/5xx but 501.
+    A `Retry-After` on 429/503 replaces the backoff; one longer than
+    `retry_after_cap` or than `time_left` (seconds, None: no deadline) stops at once.
     """
-    loop = asyncio.get_running_loop()
-    stop_at = None if policy.deadline is None else loop.time() + policy.deadline
-    retry = 0
-    while True:
-        timeout = policy.attempt_timeout
-        if stop_at is not None:  # one budget for the call: the last attempt gets what is left
-            budget = stop_at - loop.time()
-            if budget <= 0:
-                raise TurnixTimeoutError(f"deadline of {policy.deadline} s reached")
-            if budget < policy.timeout:
-                timeout = _attempt_timeout(budget)
-        failure: TurnixConnectionError | None = None
-        retry_after: float | None = None
-        try:
-            async with session.request(
-                method, url, json=payload, headers=headers, timeout=timeout
-            ) as response:
-                body, complete = await read_capped(response, policy.max_response_size)
-        except asyncio.TimeoutError as exc:  # TimeoutError on 3.11+, not on 3.10
-            if timeout is not policy.attempt_timeout:
-                raise TurnixTimeoutError(
-                    f"deadline of {policy.deadline} s reached during attempt {retry + 1}"
-                ) from None
-            failure = TurnixTimeoutError(f"no complete response within {policy.timeout:g} s")
-            failure.__cause__ = exc
-        except aiohttp.ClientSSLError as exc:
-            raise TurnixConnectionError(f"TLS failure: {exc}") from exc
-        except aiohttp.ClientPayloadError as exc:
-            if _undecodable(exc):  # a bad body, not a bad connection: never retried
-                raise ResponseValidationError(f"response body: {exc}") from exc
-            failure = _connection_error(method, url, exc)
-        except (aiohttp.ClientConnectionError, asyncio.IncompleteReadError) as exc:
-            failure = _connection_error(method, url, exc)
-        except aiohttp.TooManyRedirects as exc:
-            raise TurnixAPIError(
-                f"redirected too many times ({len(exc.history)} hops) from {url.path}",
-                status=exc.history[-1].status if exc.history else 0,
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise _connection_error(method, url, exc) from exc
-        except RuntimeError as exc:
-            if closed.is_set():  # the session was closed by another task mid-call
-                raise ClientClosedError("this AsyncTurnix client was closed") from exc
-            raise
-        else:
-            status = response.status
-            if not complete and 200 <= status < 300:
-                raise ResponseValidationError(
-                    f"response body exceeds the {policy.max_response_size} byte limit"
-                )
-            if status not in RETRY_STATUSES:
-                return response, body
-            if status in RETRY_AFTER_STATUSES:
-                retry_after = parse_retry_after(response.headers)
-            if retry_after is not None and (
-                retry_after > policy.retry_after_cap
-                or (stop_at is not None and loop.time() + retry_after > stop_at)
-            ):
-                return response, body  # the API asks for more than we may wait
-        if closed.is_set():
-            raise ClientClosedError("the AsyncTurnix client was closed during the call")
-        if retry >= policy.max_retries:
-            if failure is not None:
-                raise failure
-            return response, body
-        wait = retry_after if retry_after is not None else policy.backoff(retry)
-        reason = str(failure) if failure is not None else f"HTTP {response.status}"
-        if stop_at is not None and loop.time() + wait >= stop_at:
-            raise TurnixTimeoutError(
-                f"deadline of {policy.deadline} s reached after {retry + 1} attempts"
-                f" (last: {reason})"
-            ) from failure
-        retry += 1
-        logger.info(
-            "retrying %s %s in %.2f s (attempt %d of %d failed: %s)",
-            method,
-            url.path,
-            wait,
-            retry,
-            policy.max_retries + 1,
-            reason,
-        )
-        await _backoff(wait, closed)
+    retry_after = None
+    if isinstance(outcome, Reply):
+        if outcome.status not in RETRY_STATUSES:
+            return STOP
+        if outcome.status in RETRY_AFTER_STATUSES:
+            retry_after = parse_retry_after(outcome.headers, now)
+        cap = policy.retry_after_cap
+        longest = cap if time_left is None else min(cap, time_left)
+        if retry_after is not None and retry_after > longest:
+            return STOP  # the API asks for more than we may wait: tell the caller when
+    elif not (isinstance(outcome, TurnixConnectionError) and outcome.retryable):
+        return STOP
+    if attempt > policy.max_retries:
+        return STOP
+    if retry_after is None:
+        retry_after = policy.backoff(attempt - 1, random.random() if jitter is None else jitter)
+    if time_left is not None and retry_after >= time_left:
+        return Decision(Verdict.OUT_OF_TIME, retry_after)
+    return Decision(Verdict.RETRY, retry_after)
 
 
-async def _backoff(wait: float, closed: asyncio.Event) -> None:
-    """Sleep `wait` seconds, or raise ClientClosedError as soon as the client closes."""
-    if wait <= 0:
-        await asyncio.sleep(0)
-    else:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(closed.wait(), wait)
-    if closed.is_set():
-        raise ClientClosedError("the AsyncTurnix client was closed during the call")
-
-
-def _undecodable(exc: BaseException) -> bool:
-    """Was this payload error a Content-Encoding (gzip, br...) that cannot be decoded?"""
-    while exc is not None:
-        if isinstance(exc, ContentEncodingError) or "content-encoding" in str(exc).lower():
-            return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return False
-
-
-def _connection_error(method: str, url: URL, exc: BaseException) -> TurnixConnectionError:
-    """`POST /path failed: ClientOSError: ...`, chained to the aiohttp exception."""
-    described = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    error = TurnixConnectionError(f"{method} {url.path} failed: {described}")
-    error.__cause__ = exc
-    return error
+def describe(outcome: Reply | TurnixError) -> str:
+    """A short, bounded reason for logs and hooks: `HTTP 503` or an error class name."""
+    if isinstance(outcome, Reply):
+        return f"HTTP {outcome.status}"
+    return type(outcome).__name__

@@ -45,12 +45,11 @@ class Reply:
 class Transport(Protocol):
     """Sends one attempt and returns its `Reply`, or raises a `TurnixError`.
 
-    `timeout` is the attempt's own budget (connect, headers and body);
-    `wait_limit` bounds any wait before the attempt starts (for a free
-    connection), in seconds, or None for the transport's own bound.
+    `timeout` is the attempt's own budget in seconds: connecting, the headers
+    and the body. The client limits how many attempts are in flight at once.
     """
 
-    async def send(self, request: Request, *, timeout: float, wait_limit: float | None) -> Reply:
+    async def send(self, request: Request, *, timeout: float) -> Reply:
         """One attempt: `TurnixConnectionError`/`TurnixTimeoutError` when it fails."""
         ...
 

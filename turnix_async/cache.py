@@ -102,7 +102,6 @@ class IceCredentialsCache:
         self._flights: dict[_Key, asyncio.Task[IceCredentials]] = {}
         self._tasks: set[asyncio.Task[IceCredentials]] = set()
         self._closed = client.closed
-        client._add_close_hook(_close_hook(weakref.ref(self)))
 
     def __repr__(self) -> str:
         return (
@@ -118,7 +117,7 @@ class IceCredentialsCache:
     @property
     def closed(self) -> bool:
         """True once the cache or its client was closed."""
-        return self._closed
+        return self._closed or self._client.closed
 
     async def get(
         self,
@@ -178,7 +177,7 @@ class IceCredentialsCache:
             preferred_region=preferred_region,
             client_ip=client_ip,
         )
-        if self._closed:
+        if self.closed:
             raise ClientClosedError("this IceCredentialsCache (or its client) is closed")
         flight = self._flights.get(key) or self._start_flight(key, request, background=False)
         waiter: asyncio.Future[IceCredentials] = asyncio.get_running_loop().create_future()

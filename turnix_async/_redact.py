@@ -1,0 +1,70 @@
+"""Scrubbing secrets (the API token, proxy passwords) out of any text shown to anyone.
+
+A server or a proxy may echo a secret back in any form: raw, JSON-escaped
+(`\\u0074`, `\\/`), percent-encoded, whole or in part. The text is read as a
+sequence of characters where each escape counts as the character it stands for,
+and every run of `FRAGMENT` or more characters that also occurs in a secret is
+replaced, whatever mix of forms spelled it. Scrub first, then cut the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["FRAGMENT", "Redactor"]
+
+FRAGMENT = 8  # a shorter run could be any word; a longer one must never survive
+_MASK = "***"
+_UNIT = re.compile(r"\\u[0-9a-fA-F]{4}|\\[\"\\/bfnrt]|%[0-9a-fA-F]{2}|.", re.DOTALL)
+_SIMPLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _decoded(unit: str) -> str:
+    """The one character an escape (or a plain character) stands for."""
+    if len(unit) == 1:
+        return unit
+    if unit[0] == "%":
+        return chr(int(unit[1:], 16))
+    if unit[1] == "u":
+        return chr(int(unit[2:], 16))
+    return _SIMPLE_ESCAPES.get(unit[1], unit[1])
+
+
+class Redactor:
+    """Replaces every fragment of the given secrets in a text with `***`."""
+
+    __slots__ = ("_grams",)
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self._grams: dict[int, frozenset[str]] = {}
+        for secret in secrets:
+            if not secret:
+                continue
+            size = min(FRAGMENT, len(secret))  # a short secret is matched whole
+            grams = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+            self._grams[size] = self._grams.get(size, frozenset()) | grams
+
+    def __repr__(self) -> str:
+        return "Redactor(***)"
+
+    def scrub(self, text: str) -> str:
+        """`text` with every secret fragment, in any escaped form, replaced by `***`."""
+        if not self._grams or not text:
+            return text
+        units = _UNIT.findall(text)
+        plain = "".join(map(_decoded, units))
+        hidden = bytearray(len(units))
+        for size, grams in self._grams.items():
+            for start in range(len(plain) - size + 1):
+                if plain[start : start + size] in grams:
+                    hidden[start : start + size] = b"\1" * size
+        if not any(hidden):
+            return text
+        out: list[str] = []
+        for unit, masked in zip(units, hidden, strict=True):
+            if not masked:
+                out.append(unit)
+            elif not out or out[-1] is not _MASK:
+                out.append(_MASK)
+        return "".join(out)
