@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import os
 import platform
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
 
 import aiohttp
 from aiohttp import hdrs
 from yarl import URL
 
 from ._auth import BearerAuth
+from ._config import DEFAULT_BASE_URL, resolve_base_url, resolve_token
 from ._convert import dumps, parse_ice_credentials, parse_regions, request_body
 from ._errors import ClientClosedError, ResponseValidationError, api_error
+from ._log import configure_from_env
 from ._models import IceCredentials, IceCredentialsRequest, Region
 from ._retry import RetryPolicy, parse_retry_after, send
 from ._tracing import redacting
@@ -26,10 +25,6 @@ from ._validate import check_int, check_seconds
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
-
-DEFAULT_BASE_URL = "https://turnix.io/api/v1"
-TOKEN_ENV = "TURNIX_API_TOKEN"
-BASE_URL_ENV = "TURNIX_BASE_URL"
 
 logger = logging.getLogger("turnix_async")
 
@@ -48,6 +43,8 @@ class AsyncTurnix:
         api_token: the API token; defaults to env `TURNIX_API_TOKEN`.
         base_url: defaults to env `TURNIX_BASE_URL`, else `https://turnix.io/api/v1`.
             Must be https (plain http only for localhost, 127.0.0.0/8 and ::1).
+        insecure_http: allow plain http to any host (logs a WARNING); for a private
+            network you trust, never for the internet.
         timeout: seconds for ONE attempt: connect, response and body, redirect hops included.
         max_retries: retries after the first attempt (connection errors, timeouts,
             408, 429, 500, 502, 503, 504).
@@ -79,12 +76,12 @@ class AsyncTurnix:
         backoff_max: float = 8.0,
         retry_after_cap: float = 60.0,
         max_response_size: int = 1024 * 1024,
+        insecure_http: bool = False,
     ) -> None:
-        token = _check_token(api_token)
+        configure_from_env()  # TURNIX_LOG
+        token = resolve_token(api_token)
         self._closing = asyncio.Event()  # wakes retry waits when the client closes
-        if base_url is None:  # an empty TURNIX_BASE_URL counts as unset
-            base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        self._base_url = _check_base_url(base_url)
+        self._base_url = resolve_base_url(base_url, insecure_http=insecure_http)
         self._policy = RetryPolicy(
             max_retries=check_int("max_retries", max_retries, minimum=0),
             timeout=check_seconds("timeout", timeout),
@@ -247,54 +244,3 @@ _JSON_TYPES = frozenset({None, "application/json", "application/json; charset=ut
 
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
-
-
-def _check_token(token: Any) -> str:
-    if token is None:
-        token = os.environ.get(TOKEN_ENV)
-        if not token:
-            raise ValueError(
-                f"no Turnix API token: pass api_token= or set the {TOKEN_ENV} environment variable"
-            )
-    if not isinstance(token, str) or not token:
-        raise ValueError("api_token must be a non-empty string")
-    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
-        raise ValueError(
-            "api_token must not contain whitespace, control or non-ASCII characters"
-            " (was it pasted with a newline?)"
-        )
-    return token
-
-
-def _check_base_url(value: Any) -> URL:
-    problem = "base_url must be an absolute https URL such as " + DEFAULT_BASE_URL
-    try:
-        url = URL(value) if isinstance(value, str) and value.isprintable() else None
-    except (TypeError, ValueError):
-        url = None
-    if (
-        url is None
-        or any(c.isspace() for c in value)
-        or url.scheme not in ("http", "https")
-        or not url.host
-    ):
-        raise ValueError(f"{problem} (got {value!r})")
-    if url.user or url.password or url.query_string or url.fragment:
-        raise ValueError(f"{problem}, without credentials, query or fragment")
-    if url.scheme == "http" and not _is_loopback(url.host):
-        raise ValueError(
-            "base_url must use https; plain http is allowed only for localhost,"
-            f" 127.0.0.0/8 and ::1 (got {value!r})"
-        )
-    if url.explicit_port is not None and url.is_default_port():
-        url = url.with_port(None)  # https://h:443 is https://h
-    return url.with_path(url.path.rstrip("/"))
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
