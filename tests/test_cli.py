@@ -64,7 +64,7 @@ async def _main(
     capsys: pytest.CaptureFixture[str],
 ) -> Run:
     """`main(args)` in this process (in a thread, so that servers in this loop can answer)."""
-    for name in ("TURNIX_API_TOKEN", "TURNIX_BASE_URL"):
+    for name in ("TURNIX_API_TOKEN", "TURNIX_BASE_URL", "TURNIX_LOG"):
         if name in env:
             monkeypatch.setenv(name, env[name])
         else:
@@ -223,6 +223,7 @@ async def test_exit_codes_2_3_4_5_from_a_subprocess(turnix_server: FakeTurnixSer
         ("ok", 2, ["serve", "--token", "two words"], "token"),
         ("bearer", 2, ["regions"], "drop the `Bearer ` prefix"),
         ("plain http", 2, ["regions"], "TURNIX_BASE_URL"),
+        ("bad log level", 2, ["demo"], "TURNIX_LOG"),
         ("no permission", 3, ["ice"], "403"),
         ("offline", 4, ["ice", "--retries", "0"], "503"),
         ("slow", 5, ["regions", "--retries", "0", "--timeout", "0.2"], "timed out"),
@@ -241,6 +242,8 @@ async def test_exit_codes_in_process(
     env = _env(turnix_server)
     if case == "bearer":
         env["TURNIX_API_TOKEN"] = f"Bearer {turnix_server.api_token}"
+    elif case == "bad log level":
+        env["TURNIX_LOG"] = "loud"
     elif case == "plain http":
         env["TURNIX_BASE_URL"] = "http://example.com/api/v1"
     elif case == "no permission":

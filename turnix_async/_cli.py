@@ -282,6 +282,10 @@ async def _demo(args: argparse.Namespace) -> int:
 
     call = ", ".join(f"{name}={value!r}" for name, value in _DEMO_REQUEST.items())
     async with FakeTurnixServer() as server:
+        try:
+            turnix = AsyncTurnix(server.api_token, base_url=server.base_url)
+        except ValueError as exc:  # e.g. a bad TURNIX_LOG
+            raise _Failure(EXIT_USAGE, f"error: {exc}") from None
         print(f"Started a local fake Turnix API at {server.base_url}")
         print("(in this process: no network and no token needed)")
         print()
@@ -289,7 +293,7 @@ async def _demo(args: argparse.Namespace) -> int:
         print(f"        creds = await turnix.get_ice_credentials({call})")
         print("        regions = await turnix.list_regions()")
         print()
-        async with AsyncTurnix(server.api_token, base_url=server.base_url) as turnix:
+        async with turnix:
             credentials = await _api(turnix.get_ice_credentials(**_DEMO_REQUEST))
             regions = await _api(turnix.list_regions())
     print(credentials_table(credentials))
