@@ -312,25 +312,24 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _client_from_env(args: argparse.Namespace) -> AsyncTurnix:
-    """An `AsyncTurnix` configured from the environment; configuration problems exit 2."""
-    from ._client import AsyncTurnix
-    from ._config import resolve_token
+    """An `AsyncTurnix` configured from the environment; configuration problems exit 2.
 
-    try:
-        token = resolve_token()
-    except ValueError as exc:  # messages never contain the token itself
+    The client resolves and checks TURNIX_API_TOKEN and TURNIX_BASE_URL itself
+    (`_config`), exactly as for an application; only a missing token gets a hint here.
+    """
+    from ._client import AsyncTurnix
+
+    if not os.environ.get(TOKEN_ENV):
         raise _Failure(
             EXIT_USAGE,
-            f"error: {exc} (or try `turnix demo`, or `turnix serve` for a local fake API)",
-        ) from None
-    try:  # the base URL: TURNIX_BASE_URL, resolved by the client as for any app
-        return AsyncTurnix(
-            token,
-            timeout=args.timeout,
-            max_retries=args.retries,
-            insecure_http=args.insecure_http,
+            f"error: no API token: set {TOKEN_ENV}"
+            " (or try `turnix demo`, or `turnix serve` for a local fake API)",
         )
-    except ValueError as exc:
+    try:
+        return AsyncTurnix(
+            timeout=args.timeout, max_retries=args.retries, insecure_http=args.insecure_http
+        )
+    except ValueError as exc:  # messages never contain the token itself
         raise _Failure(EXIT_USAGE, f"error: {exc}") from None
 
 
