@@ -117,7 +117,7 @@ async def test_demo_works_offline_without_any_configuration() -> None:
     assert "ap-southeast" in demo.out and "Singapore" in demo.out
     assert "export TURNIX_API_TOKEN=" in demo.out
     # the call it shows is the call it made: a 120 s ttl
-    assert "get_ice_credentials(room='demo-room', ttl=120)" in demo.out
+    assert 'get_ice_credentials(room="demo-room", ttl=120)' in demo.out
     assert re.search(r"\(in (1 min 59 s|2 min 0 s)\)", demo.out)
 
 

@@ -62,7 +62,8 @@ To use the real Turnix API, get an API token from your Turnix dashboard, then:
     turnix ice --room demo-room
     turnix regions
 
-In Python, drop the base_url: AsyncTurnix() reads {TOKEN_ENV} and {BASE_URL_ENV}.
+In Python, the same code with AsyncTurnix() and no arguments: it reads {TOKEN_ENV}
+(and {BASE_URL_ENV}, if set).
 """
 
 
@@ -280,7 +281,7 @@ async def _demo(args: argparse.Namespace) -> int:
     from ._client import AsyncTurnix
     from .testing import FakeTurnixServer
 
-    call = ", ".join(f"{name}={value!r}" for name, value in _DEMO_REQUEST.items())
+    call = ", ".join(f"{name}={json.dumps(value)}" for name, value in _DEMO_REQUEST.items())
     async with FakeTurnixServer() as server:
         try:
             turnix = AsyncTurnix(server.api_token, base_url=server.base_url)
