@@ -353,8 +353,8 @@ def _serve_banner(server: FakeTurnixServer) -> str:
     if _is_wildcard(server.host):
         where = f"all interfaces ({server.host or '0.0.0.0'}), port {server.port}"
         remote = (
-            f"\nFrom another machine use this machine's address in {BASE_URL_ENV}"
-            " (plain http: pass --insecure-http, or AsyncTurnix(insecure_http=True))."
+            f"\nFrom another machine: this machine's address in {BASE_URL_ENV}, and (plain http)"
+            "\n  `turnix ... --insecure-http` or `AsyncTurnix(insecure_http=True)`."
         )
     else:
         where, remote = server.base_url, ""
