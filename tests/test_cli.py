@@ -1,7 +1,8 @@
-"""The `turnix` command line, run as a subprocess: every command and every exit code.
+"""The `turnix` command line: every command and every exit code.
 
-Subprocesses run concurrently where they can (each one pays Python's start-up),
-against FakeTurnixServers running in this test's event loop.
+Most runs call `main()` in a thread, against FakeTurnixServers in this test's event
+loop; a few real subprocesses (each pays Python's start-up) cover what only a process
+shows: the console script, the exit status, signals.
 """
 
 from __future__ import annotations
@@ -108,10 +109,14 @@ async def test_help_via_the_console_script_and_version() -> None:
     assert version.value.code == 0
 
 
-async def test_demo_works_offline_without_any_configuration() -> None:
-    demo = await _run("demo", env=_env())
-    assert demo.code == 0, demo
-    assert demo.err == ""
+async def test_demo_works_offline_and_ignores_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"TURNIX_API_TOKEN": "tnx_real-secret", "TURNIX_BASE_URL": "https://127.0.0.1:1/v1"}
+    demo = await _main("demo", env=env, monkeypatch=monkeypatch, capsys=capsys)
+    assert (demo.code, demo.err) == (0, ""), demo
+    assert "tnx_real-secret" not in demo.out
+    assert "http://127.0.0.1:" in demo.out
     assert "stun:stun.turnix.test:3478" in demo.out
     assert "turn:eu-central.turnix.test:3478?transport=udp" in demo.out
     assert "ap-southeast" in demo.out and "Singapore" in demo.out
@@ -121,42 +126,25 @@ async def test_demo_works_offline_without_any_configuration() -> None:
     assert re.search(r"\(in (1 min 59 s|2 min 0 s)\)", demo.out)
 
 
-async def test_demo_ignores_the_environment(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    env = {"TURNIX_API_TOKEN": "tnx_real-secret", "TURNIX_BASE_URL": "https://127.0.0.1:1/v1"}
-    demo = await _main("demo", env=env, monkeypatch=monkeypatch, capsys=capsys)
-    assert (demo.code, demo.err) == (0, ""), demo
-    assert "tnx_real-secret" not in demo.out
-    assert "http://127.0.0.1:" in demo.out
-
-
 async def test_ice_and_regions_against_a_server(
     turnix_server: FakeTurnixServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     env = _env(turnix_server)
-    as_json, regions = await asyncio.gather(
-        _run(
-            "ice",
-            "--json",
-            "--initiator-client",
-            "alice",
-            "--receiver-client",
-            "bob",
-            "--preferred-region",
-            "us-east",
-            "--client-ip",
-            "198.51.100.4",
-            env=env,
-        ),
-        _run("regions", env=env),
+
+    async def run(*args: str) -> Run:
+        return await _main(*args, env=env, monkeypatch=monkeypatch, capsys=capsys)
+
+    as_json = await run(
+        "ice",
+        "--json",
+        *("--initiator-client", "alice", "--receiver-client", "bob"),
+        *("--preferred-region", "us-east", "--client-ip", "198.51.100.4"),
     )
-    table = await _main(
-        "ice", "--room", "cli-room", "--ttl", "300", env=env, monkeypatch=monkeypatch, capsys=capsys
-    )
-    regions_json = await _main("regions", "--json", env=env, monkeypatch=monkeypatch, capsys=capsys)
+    table = await run("ice", "--room", "cli-room", "--ttl", "300")
+    regions = await run("regions")
+    regions_json = await run("regions", "--json")
     for run in (table, as_json, regions, regions_json):
         assert (run.code, run.err) == (0, ""), run
         assert turnix_server.api_token not in run.out
@@ -182,24 +170,10 @@ async def test_ice_and_regions_against_a_server(
     assert sent["alice"].headers["X-TURN-CLIENT-IP"] == "198.51.100.4"
 
 
-async def test_exit_codes_2_3_4_5_from_a_subprocess(turnix_server: FakeTurnixServer) -> None:
-    async with FakeTurnixServer() as closed:
-        closed_url = closed.base_url
-    ok = _env(turnix_server)
-    cases = {
-        "no token": (2, ["regions"], _env(), "TURNIX_API_TOKEN"),
-        "unknown token": (3, ["regions"], {**ok, "TURNIX_API_TOKEN": "tnx_wrong"}, "401"),
-        "unknown region": (4, ["ice", "--fixed-region", "atlantis"], ok, "fixed_region"),
-        "refused": (
-            5,
-            ["regions", "--retries", "0"],
-            {**ok, "TURNIX_BASE_URL": closed_url},
-            "network error",
-        ),
-    }
-    runs = await asyncio.gather(*(_run(*args, env=env) for _, args, env, _ in cases.values()))
-    for (name, (code, _, env, needle)), run in zip(cases.items(), runs, strict=True):
-        _check_failure(name, run, code, needle, env)
+async def test_an_exit_code_from_a_subprocess(turnix_server: FakeTurnixServer) -> None:
+    env = {**_env(turnix_server), "TURNIX_API_TOKEN": "tnx_wrong"}
+    run = await _run("regions", env=env)
+    _check_failure("unknown token", run, 3, "401", env)
 
 
 @pytest.mark.parametrize(
@@ -222,11 +196,13 @@ async def test_exit_codes_2_3_4_5_from_a_subprocess(turnix_server: FakeTurnixSer
         ),
         ("ok", 2, ["serve", "--token", "two words"], "token"),
         ("bearer", 2, ["regions"], "drop the `Bearer ` prefix"),
+        ("no token", 2, ["regions"], "TURNIX_API_TOKEN"),
         ("plain http", 2, ["regions"], "TURNIX_BASE_URL"),
         ("bad log level", 2, ["demo"], "TURNIX_LOG"),
         ("no permission", 3, ["ice"], "403"),
         ("offline", 4, ["ice", "--retries", "0"], "503"),
         ("slow", 5, ["regions", "--retries", "0", "--timeout", "0.2"], "timed out"),
+        ("refused", 5, ["regions", "--retries", "0"], "network error"),
         ("ok", 5, ["serve", "--port", "{port}"], "cannot listen"),
     ],
 )
@@ -242,6 +218,12 @@ async def test_exit_codes_in_process(
     env = _env(turnix_server)
     if case == "bearer":
         env["TURNIX_API_TOKEN"] = f"Bearer {turnix_server.api_token}"
+    elif case == "no token":
+        del env["TURNIX_API_TOKEN"]
+    elif case == "refused":
+        with socket.socket() as closed:  # a port that nothing listens on
+            closed.bind(("127.0.0.1", 0))
+            env["TURNIX_BASE_URL"] = f"http://127.0.0.1:{closed.getsockname()[1]}/api/v1"
     elif case == "bad log level":
         env["TURNIX_LOG"] = "loud"
     elif case == "plain http":
