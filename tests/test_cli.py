@@ -133,18 +133,18 @@ async def test_ice_and_regions_against_a_server(
 ) -> None:
     env = _env(turnix_server)
 
-    async def run(*args: str) -> Run:
+    async def cli(*args: str) -> Run:
         return await _main(*args, env=env, monkeypatch=monkeypatch, capsys=capsys)
 
-    as_json = await run(
+    as_json = await cli(
         "ice",
         "--json",
         *("--initiator-client", "alice", "--receiver-client", "bob"),
         *("--preferred-region", "us-east", "--client-ip", "198.51.100.4"),
     )
-    table = await run("ice", "--room", "cli-room", "--ttl", "300")
-    regions = await run("regions")
-    regions_json = await run("regions", "--json")
+    table = await cli("ice", "--room", "cli-room", "--ttl", "300")
+    regions = await cli("regions")
+    regions_json = await cli("regions", "--json")
     for run in (table, as_json, regions, regions_json):
         assert (run.code, run.err) == (0, ""), run
         assert turnix_server.api_token not in run.out
