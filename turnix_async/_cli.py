@@ -10,23 +10,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Coroutine, Sequence
-from datetime import timedelta, timezone
+from datetime import timezone
 from typing import TYPE_CHECKING, Any, NoReturn
+
+from ._config import BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV
+from ._log import LOG_ENV
+from ._tables import credentials_table, regions_table
 
 if TYPE_CHECKING:
     from ._client import AsyncTurnix
     from ._models import IceCredentials, Region
+    from .testing import FakeTurnixServer
 
 __all__ = ["main"]
 
 PROG = "turnix"
-TOKEN_ENV = "TURNIX_API_TOKEN"
-BASE_URL_ENV = "TURNIX_BASE_URL"
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -38,7 +43,8 @@ EXIT_INTERRUPTED = 130
 EXIT_STATUS = f"""\
 environment:
   {TOKEN_ENV}   the API token for `ice` and `regions` (never printed)
-  {BASE_URL_ENV}    the API root (default https://turnix.io/api/v1)
+  {BASE_URL_ENV}    the API root (default {DEFAULT_BASE_URL})
+  {LOG_ENV}         debug or info: log the SDK's records on stderr
 
 exit status:
   0    success
@@ -56,17 +62,8 @@ To use the real Turnix API, get an API token from your Turnix dashboard, then:
     turnix ice --room demo-room
     turnix regions
 
-and the same Python code as above, without the base_url (it defaults to the real API):
-
-    import asyncio
-    from turnix_async import AsyncTurnix
-
-    async def main():
-        async with AsyncTurnix() as turnix:  # reads {TOKEN_ENV}
-            creds = await turnix.get_ice_credentials(room="demo-room", ttl=120)
-            print(creds.to_rtc_configuration())
-
-    asyncio.run(main())
+In Python, the same code with AsyncTurnix() and no arguments: it reads {TOKEN_ENV}
+(and {BASE_URL_ENV}, if set).
 """
 
 
@@ -128,6 +125,11 @@ def _build_parser() -> argparse.ArgumentParser:
     network.add_argument(
         "--retries", type=int, default=2, metavar="N", help="retries after a failure (2)"
     )
+    network.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help=f"allow a plain-http {BASE_URL_ENV} to a non-loopback host (warns)",
+    )
 
     ice = commands.add_parser(
         "ice",
@@ -142,9 +144,8 @@ def _build_parser() -> argparse.ArgumentParser:
     ice.add_argument("--initiator-client", metavar="A", help="the client that starts the call")
     ice.add_argument("--receiver-client", metavar="B", help="the client that receives the call")
     ice.add_argument("--ttl", type=int, metavar="S", help="lifetime in seconds (API default 30)")
-    where = ice.add_mutually_exclusive_group()
-    where.add_argument("--fixed-region", metavar="X", help="only this region: fail otherwise")
-    where.add_argument("--preferred-region", metavar="X", help="this region if available")
+    ice.add_argument("--fixed-region", metavar="X", help="only this region: fail otherwise")
+    ice.add_argument("--preferred-region", metavar="X", help="this region if available")
     ice.add_argument("--client-ip", metavar="IP", help="the end user's IP, for region choice")
     ice.add_argument(
         "--json",
@@ -208,7 +209,7 @@ def _build_parser() -> argparse.ArgumentParser:
 async def _ice(args: argparse.Namespace) -> int:
     from ._models import IceCredentialsRequest
 
-    try:
+    try:  # the struct validates every field (and their combinations)
         request = IceCredentialsRequest(
             initiator_client=args.initiator_client,
             receiver_client=args.receiver_client,
@@ -222,22 +223,14 @@ async def _ice(args: argparse.Namespace) -> int:
         raise _Failure(EXIT_USAGE, f"error: {exc}") from None
     async with _client_from_env(args) as turnix:
         credentials = await _api(turnix.request_ice_credentials(request))
-    if args.json:
-        print(json.dumps(_credentials_json(credentials), indent=2))
-    else:
-        print(_credentials_text(credentials))
+    print(_credentials_json(credentials) if args.json else credentials_table(credentials))
     return EXIT_OK
 
 
 async def _regions(args: argparse.Namespace) -> int:
-    import attrs
-
     async with _client_from_env(args) as turnix:
         regions = await _api(turnix.list_regions())
-    if args.json:
-        print(json.dumps([attrs.asdict(region) for region in regions], indent=2))
-    else:
-        print(_regions_text(regions))
+    print(_regions_json(regions) if args.json else regions_table(regions))
     return EXIT_OK
 
 
@@ -265,10 +258,7 @@ async def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _Failure(EXIT_USAGE, f"error: {exc}") from None
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl-C only
-            loop.add_signal_handler(signum, stop.set)
+    _stop_on_signals(stop)
     try:
         await server.start()
     except OSError as exc:
@@ -276,14 +266,7 @@ async def _serve(args: argparse.Namespace) -> int:
             EXIT_NETWORK, f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
         ) from None
     try:
-        print(f"Fake Turnix API listening on {server.base_url}")
-        print(f"API token: {server.api_token}")
-        print()
-        print("Use it from another shell (this is a local fake, not the real API):")
-        print(f"  export {BASE_URL_ENV}={server.base_url}")
-        print(f"  export {TOKEN_ENV}={server.api_token}")
-        print()
-        print("Press Ctrl-C to stop.", flush=True)
+        print(_serve_banner(server), flush=True)
         await stop.wait()
     finally:
         await server.close()
@@ -291,28 +274,36 @@ async def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_DEMO_REQUEST: dict[str, Any] = {"room": "demo-room", "ttl": 120}  # printed as it is run
+
+
 async def _demo(args: argparse.Namespace) -> int:
     from ._client import AsyncTurnix
     from .testing import FakeTurnixServer
 
+    call = ", ".join(f"{name}={json.dumps(value)}" for name, value in _DEMO_REQUEST.items())
     async with FakeTurnixServer() as server:
+        try:
+            turnix = AsyncTurnix(server.api_token, base_url=server.base_url)
+        except ValueError as exc:  # e.g. a bad TURNIX_LOG
+            raise _Failure(EXIT_USAGE, f"error: {exc}") from None
         print(f"Started a local fake Turnix API at {server.base_url}")
         print("(in this process: no network and no token needed)")
         print()
         print("    async with AsyncTurnix(server.api_token, base_url=server.base_url) as turnix:")
-        print('        creds = await turnix.get_ice_credentials(room="demo-room", ttl=120)')
+        print(f"        creds = await turnix.get_ice_credentials({call})")
         print("        regions = await turnix.list_regions()")
         print()
-        async with AsyncTurnix(server.api_token, base_url=server.base_url) as turnix:
-            credentials = await _api(turnix.get_ice_credentials(room="demo-room", ttl=120))
+        async with turnix:
+            credentials = await _api(turnix.get_ice_credentials(**_DEMO_REQUEST))
             regions = await _api(turnix.list_regions())
-    print(_credentials_text(credentials))
+    print(credentials_table(credentials))
     print()
     print("creds.to_rtc_configuration(), for `new RTCPeerConnection(config)`:")
     print(json.dumps(credentials.to_rtc_configuration(), indent=2))
     print()
     print(f"Regions ({len(regions)}):")
-    print(_regions_text(regions))
+    print(regions_table(regions))
     print()
     print(_REAL_API_HINT, end="")
     return EXIT_OK
@@ -322,7 +313,11 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _client_from_env(args: argparse.Namespace) -> AsyncTurnix:
-    """An `AsyncTurnix` from the environment; configuration problems exit 2."""
+    """An `AsyncTurnix` configured from the environment; configuration problems exit 2.
+
+    The client resolves and checks TURNIX_API_TOKEN and TURNIX_BASE_URL itself
+    (`_config`), exactly as for an application; only a missing token gets a hint here.
+    """
     from ._client import AsyncTurnix
 
     if not os.environ.get(TOKEN_ENV):
@@ -333,12 +328,52 @@ def _client_from_env(args: argparse.Namespace) -> AsyncTurnix:
         )
     try:
         return AsyncTurnix(
-            base_url=os.environ.get(BASE_URL_ENV) or None,
-            timeout=args.timeout,
-            max_retries=args.retries,
+            timeout=args.timeout, max_retries=args.retries, insecure_http=args.insecure_http
         )
     except ValueError as exc:  # messages never contain the token itself
         raise _Failure(EXIT_USAGE, f"error: {exc}") from None
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """Set `stop` on SIGINT / SIGTERM where the loop can handle signals.
+
+    Only the main thread can (off it, asyncio raises RuntimeError, uvloop ValueError);
+    Windows cannot at all (NotImplementedError): there Ctrl-C still interrupts.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+
+
+def _serve_banner(server: FakeTurnixServer) -> str:
+    """What `serve` listens on (all interfaces said as such), its token, the exports."""
+    if _is_wildcard(server.host):
+        where = f"all interfaces ({server.host or '0.0.0.0'}), port {server.port}"
+        remote = (
+            f"\nFrom another machine: this machine's address in {BASE_URL_ENV}, and (plain http)"
+            "\n  `turnix ... --insecure-http` or `AsyncTurnix(insecure_http=True)`."
+        )
+    else:
+        where, remote = server.base_url, ""
+    return f"""\
+Fake Turnix API listening on {where}
+API token: {server.api_token}
+
+Use it from another shell (this is a local fake, not the real API):
+  export {BASE_URL_ENV}={server.base_url}
+  export {TOKEN_ENV}={server.api_token}{remote}
+
+Press Ctrl-C to stop."""
+
+
+def _is_wildcard(host: str) -> bool:
+    try:
+        return not host or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 async def _api(call: Coroutine[Any, Any, Any]) -> Any:
@@ -370,63 +405,16 @@ async def _api(call: Coroutine[Any, Any, Any]) -> Any:
         raise _Failure(EXIT_API, f"API error: {exc}") from None
 
 
-def _credentials_json(credentials: IceCredentials) -> dict[str, Any]:
+def _credentials_json(credentials: IceCredentials) -> str:
+    """The RTCConfiguration a browser takes, plus `expiresAt` (UTC, ISO 8601)."""
     config = credentials.to_rtc_configuration()
     moment = credentials.expires_at.astimezone(timezone.utc)
     config["expiresAt"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return config
+    return json.dumps(config, indent=2)
 
 
-def _credentials_text(credentials: IceCredentials) -> str:
-    rows: list[list[str]] = []
-    for server in credentials.ice_servers:
-        kind = server.urls[0].split(":", 1)[0].lower() if server.urls else "?"
-        for index, url in enumerate(server.urls):
-            first = index == 0
-            rows.append(
-                [
-                    kind if first else "",
-                    url,
-                    (server.username or "") if first else "",
-                    (server.credential or "") if first else "",
-                ]
-            )
-    moment = credentials.expires_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    left = "expired" if credentials.is_expired else f"in {_duration(credentials.time_left)}"
-    table = _table(["TYPE", "URL", "USERNAME", "CREDENTIAL"], rows)
-    return f"{table}\nExpires {moment} ({left})"
+def _regions_json(regions: list[Region]) -> str:
+    """The regions with the API's field names, as the converter writes them."""
+    from ._convert import unstructure
 
-
-def _regions_text(regions: list[Region]) -> str:
-    rows = [
-        [
-            region.slug,
-            region.city,
-            region.nat2,
-            "yes" if region.is_online else "no",
-            "yes" if region.is_operational else "no",
-        ]
-        for region in regions
-    ]
-    return _table(["SLUG", "CITY", "COUNTRY", "ONLINE", "OPERATIONAL"], rows)
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
-        for row in [headers, *rows]
-    ]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _duration(left: timedelta) -> str:
-    """`timedelta` -> `"2 h 5 min"`, `"4 min 59 s"`, `"29 s"` (rounded down to seconds)."""
-    seconds = int(left.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {seconds} s"
-    return f"{seconds} s"
+    return json.dumps(unstructure(regions), indent=2)

@@ -6,9 +6,7 @@ import asyncio
 import contextlib
 import copy
 import enum
-import ipaddress
 import logging
-import os
 import platform
 import ssl as ssl_module
 import time
@@ -20,8 +18,10 @@ import attrs
 from yarl import URL
 
 from ._auth import BearerAuth
+from ._config import DEFAULT_BASE_URL, resolve_base_url, resolve_token
 from ._convert import dumps, parse_ice_credentials, parse_regions, request_body
 from ._errors import ClientClosedError, TurnixError, TurnixTimeoutError, checked_body
+from ._log import configure_from_env
 from ._models import IceCredentials, IceCredentialsRequest, Region
 from ._redact import Redactor
 from ._retry import RetryPolicy, Verdict, decide, describe
@@ -33,10 +33,6 @@ from ._version import __version__
 from ._wire import Reply, Request, Transport
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
-
-DEFAULT_BASE_URL = "https://turnix.io/api/v1"
-TOKEN_ENV = "TURNIX_API_TOKEN"
-BASE_URL_ENV = "TURNIX_BASE_URL"
 
 logger = logging.getLogger("turnix_async")
 
@@ -65,6 +61,8 @@ class AsyncTurnix:
         api_token: the API token; defaults to env `TURNIX_API_TOKEN`.
         base_url: defaults to env `TURNIX_BASE_URL`, else `https://turnix.io/api/v1`.
             Must be https (plain http only for localhost, 127.0.0.0/8 and ::1).
+        insecure_http: allow plain http to any host (logs a WARNING); for a private
+            network you trust, never for the internet.
         timeout: seconds for ONE attempt: connect, response and body, redirect hops
             included; waiting for a free connection is not part of it.
         max_retries: retries after the first attempt (connection errors, timeouts,
@@ -106,11 +104,11 @@ class AsyncTurnix:
         retry_after_cap: float = 60.0,
         max_response_size: int = 1024 * 1024,
         transport: Transport | None = None,
+        insecure_http: bool = False,
     ) -> None:
-        token = _check_token(api_token)
-        if base_url is None:  # an empty TURNIX_BASE_URL counts as unset
-            base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        url = _check_base_url(base_url)
+        configure_from_env()  # TURNIX_LOG
+        token = resolve_token(api_token)
+        url = resolve_base_url(base_url, insecure_http=insecure_http)
         self._policy = _checked_policy(
             max_retries=max_retries,
             timeout=timeout,
@@ -357,54 +355,3 @@ def _checked_policy(
 def _reason(outcome: Reply | TurnixError) -> str:
     """`HTTP 503` or the error's (already scrubbed) text, for log lines and messages."""
     return describe(outcome) if isinstance(outcome, Reply) else str(outcome)
-
-
-def _check_token(token: Any) -> str:
-    if token is None:
-        token = os.environ.get(TOKEN_ENV)
-        if not token:
-            raise ValueError(
-                f"no Turnix API token: pass api_token= or set the {TOKEN_ENV} environment variable"
-            )
-    if not isinstance(token, str) or not token:
-        raise ValueError("api_token must be a non-empty string")
-    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
-        raise ValueError(
-            "api_token must not contain whitespace, control or non-ASCII characters"
-            " (was it pasted with a newline?)"
-        )
-    return token
-
-
-def _check_base_url(value: Any) -> URL:
-    problem = "base_url must be an absolute https URL such as " + DEFAULT_BASE_URL
-    try:
-        url = URL(value) if isinstance(value, str) and value.isprintable() else None
-    except (TypeError, ValueError):
-        url = None
-    if (
-        url is None
-        or any(c.isspace() for c in value)
-        or url.scheme not in ("http", "https")
-        or not url.host
-    ):
-        raise ValueError(f"{problem} (got {value!r})")
-    if url.user or url.password or url.query_string or url.fragment:
-        raise ValueError(f"{problem}, without credentials, query or fragment")
-    if url.scheme == "http" and not _is_loopback(url.host):
-        raise ValueError(
-            "base_url must use https; plain http is allowed only for localhost,"
-            f" 127.0.0.0/8 and ::1 (got {value!r})"
-        )
-    if url.explicit_port is not None and url.is_default_port():
-        url = url.with_port(None)  # https://h:443 is https://h
-    return url.with_path(url.path.rstrip("/"))
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
