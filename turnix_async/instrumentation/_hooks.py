@@ -60,7 +60,7 @@ def _is_error_name(name: str) -> bool:
 
 def _check_endpoint(_: object, attribute: attrs.Attribute[str], value: str) -> None:
     if value not in ENDPOINTS:
-        raise ValueError(f"{attribute.name} must be one of {sorted(ENDPOINTS)} (got {value!r})")
+        raise ValueError(f"{attribute.name} must be one of {sorted(ENDPOINTS)}")
 
 
 def _check_outcome(_: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -75,7 +75,7 @@ def _check_reason(_: object, attribute: attrs.Attribute[str], value: str) -> Non
 
 def _check_status(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
     if value is not None and (type(value) is not int or not 100 <= value <= 599):
-        raise ValueError(f"{attribute.name} must be an HTTP status or None (got {value!r})")
+        raise ValueError(f"{attribute.name} must be an HTTP status (an int) or None")
 
 
 _optional_str = attrs.validators.optional(attrs.validators.instance_of(str))
