@@ -133,6 +133,20 @@ def test_bad_hooks_are_refused_when_the_runner_is_built(
     assert words in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda: PrometheusHooks("default"), "registry"),
+        (lambda: OpenTelemetryHooks(tracer_provider=MeterProvider()), "tracer_provider"),
+        (lambda: OpenTelemetryHooks(meter_provider=TracerProvider()), "meter_provider"),
+        (lambda: LoggingHooks("turnix"), "logger"),
+    ],
+)
+def test_ready_hooks_refuse_arguments_of_the_wrong_kind(build: Any, name: str) -> None:
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        build()
+
+
 # -- the details carry nothing secret ----------------------------------------------------
 
 ALLOWED_TYPES = {str, int, float, int | None, str | None, float | None, tuple[RetryDetails, ...]}

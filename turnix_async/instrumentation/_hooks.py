@@ -188,6 +188,9 @@ class HookRunner:
     An exception from a hook is logged once per hook and method at WARNING on the
     "turnix_async" logger, then ignored.
 
+    `hooks` None (or empty) means no hooks: the runner is then false, so the client
+    can skip building details altogether.
+
     Raises:
         ValueError: `hooks` is not a list or tuple of hooks, or one of them has none
             of the hook methods.

@@ -18,9 +18,16 @@ class LoggingHooks:
 
     Args:
         logger: where to log; None means the "turnix_async.calls" logger.
+
+    Raises:
+        ValueError: `logger` is not a `logging.Logger`.
     """
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
+        if logger is not None and not isinstance(logger, logging.Logger):
+            raise ValueError(
+                f"logger must be a logging.Logger or None (got {type(logger).__name__})"
+            )
         self._logger = logging.getLogger("turnix_async.calls") if logger is None else logger
 
     def __repr__(self) -> str:

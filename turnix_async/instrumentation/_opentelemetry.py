@@ -27,6 +27,14 @@ SPAN_NAMES = {
 _SCOPE = "turnix_async"
 
 
+def _check_provider(name: str, provider: object, kind: type) -> None:
+    if provider is not None and not isinstance(provider, kind):
+        raise ValueError(
+            f"{name} must be an opentelemetry {kind.__name__} or None"
+            f" (got {type(provider).__name__})"
+        )
+
+
 def _nanoseconds(seconds: float) -> int:
     return int(seconds * 1e9)
 
@@ -46,6 +54,7 @@ class OpenTelemetryHooks:
         meter_provider: None means the global one (`opentelemetry.metrics`).
 
     Raises:
+        ValueError: a provider is not an OpenTelemetry `TracerProvider` / `MeterProvider`.
         ImportError: opentelemetry-api is not installed (`pip install 'turnix-async[otel]'`).
     """
 
@@ -60,6 +69,8 @@ class OpenTelemetryHooks:
             raise ImportError(
                 "OpenTelemetryHooks needs opentelemetry-api: pip install 'turnix-async[otel]'"
             ) from exc
+        _check_provider("tracer_provider", tracer_provider, trace.TracerProvider)
+        _check_provider("meter_provider", meter_provider, metrics.MeterProvider)
         self._trace = trace
         self._tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider=meter_provider)

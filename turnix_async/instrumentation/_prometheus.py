@@ -98,6 +98,7 @@ class PrometheusHooks:
             None means the default `prometheus_client.REGISTRY`.
 
     Raises:
+        ValueError: `registry` is not a `CollectorRegistry`.
         ImportError: prometheus-client is not installed (`pip install 'turnix-async[prometheus]'`).
     """
 
@@ -108,7 +109,14 @@ class PrometheusHooks:
             raise ImportError(
                 "PrometheusHooks needs prometheus-client: pip install 'turnix-async[prometheus]'"
             ) from exc
-        self._registry = prometheus_client.REGISTRY if registry is None else registry
+        if registry is None:
+            registry = prometheus_client.REGISTRY
+        elif not isinstance(registry, prometheus_client.CollectorRegistry):
+            raise ValueError(
+                "registry must be a prometheus_client.CollectorRegistry or None"
+                f" (got {type(registry).__name__})"
+            )
+        self._registry = registry
         self._metrics = _metrics_for(self._registry)
 
     def __repr__(self) -> str:
