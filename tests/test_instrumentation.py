@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
 
+from turnix_async import TurnixError
 from turnix_async.instrumentation import (
     CallDetails,
     LoggingHooks,
@@ -149,6 +150,11 @@ def test_ready_hooks_refuse_arguments_of_the_wrong_kind(build: Any, name: str) -
 
 # -- the details carry nothing secret ----------------------------------------------------
 
+
+class AppError(TurnixError):
+    """An application's own subclass: its name is no outcome of a call."""
+
+
 ALLOWED_TYPES = {str, int, float, int | None, str | None, float | None, tuple[RetryDetails, ...]}
 
 
@@ -165,6 +171,7 @@ def test_details_fields_hold_only_plain_values(cls: type) -> None:
         lambda: call(outcome=SECRET),
         lambda: call(endpoint=SECRET),
         lambda: call(outcome="ValueError"),  # only TurnixError classes are outcomes
+        lambda: call(outcome=AppError.__name__),  # ... and only the SDK's own
         lambda: call(status=SECRET),
         lambda: call(request_id=object()),
         lambda: call(retries=[retry()]),

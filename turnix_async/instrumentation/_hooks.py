@@ -38,7 +38,7 @@ _error_names: frozenset[str] = frozenset()
 
 
 def error_names() -> frozenset[str]:
-    """The class names of the `TurnixError` tree (the only outcomes besides "ok")."""
+    """The class names of turnix_async's `TurnixError` tree (the outcomes besides "ok")."""
     return _error_names or _refresh_error_names()
 
 
@@ -47,7 +47,8 @@ def _refresh_error_names() -> frozenset[str]:
     names, pending = set(), [TurnixError]
     while pending:
         cls = pending.pop()
-        names.add(cls.__name__)
+        if cls.__module__.partition(".")[0] == "turnix_async":  # not an app's subclasses
+            names.add(cls.__name__)
         pending.extend(cls.__subclasses__())
     _error_names = frozenset(names)
     return _error_names
