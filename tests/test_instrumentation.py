@@ -361,6 +361,25 @@ def test_otel_records_call_counts_and_durations() -> None:
     meters.shutdown()
 
 
+def test_otel_before_1_30_records_durations_without_the_bucket_advice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.sdk.metrics import Meter
+
+    create = Meter.create_histogram
+
+    def without_advice(self: Any, name: str, unit: str = "", description: str = "") -> Any:
+        return create(self, name, unit, description)
+
+    monkeypatch.setattr(Meter, "create_histogram", without_advice)
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    HookRunner([OpenTelemetryHooks(TracerProvider(), meters)]).call(call(duration=0.5))
+    data = reader.get_metrics_data()
+    assert data is not None and '"turnix.call.duration"' in data.to_json()
+    meters.shutdown()
+
+
 # -- logging -------------------------------------------------------------------------
 
 

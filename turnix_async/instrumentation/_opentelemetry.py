@@ -14,7 +14,7 @@ from ._hooks import CallDetails, ThrottleDetails
 from ._prometheus import DURATION_BUCKETS
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.metrics import Histogram, Meter, MeterProvider
     from opentelemetry.trace import TracerProvider
     from opentelemetry.util.types import AttributeValue
 
@@ -33,6 +33,17 @@ def _check_provider(name: str, provider: object, kind: type) -> None:
             f"{name} must be an opentelemetry {kind.__name__} or None"
             f" (got {type(provider).__name__})"
         )
+
+
+def _duration_histogram(meter: Meter) -> Histogram:
+    name, unit = "turnix.call.duration", "s"
+    description = "Duration of Turnix API calls, retries and waits included"
+    try:  # the bucket advice is understood from opentelemetry 1.30 on
+        return meter.create_histogram(
+            name, unit, description, explicit_bucket_boundaries_advisory=DURATION_BUCKETS
+        )
+    except TypeError:
+        return meter.create_histogram(name, unit, description)
 
 
 def _nanoseconds(seconds: float) -> int:
@@ -77,12 +88,7 @@ class OpenTelemetryHooks:
         self._calls = meter.create_counter(
             "turnix.calls", unit="{call}", description="Turnix API calls by endpoint and outcome"
         )
-        self._duration = meter.create_histogram(
-            "turnix.call.duration",
-            unit="s",
-            description="Duration of Turnix API calls, retries and waits included",
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-        )
+        self._duration = _duration_histogram(meter)
         self._throttle_events = meter.create_counter(
             "turnix.throttle.events",
             unit="{event}",
