@@ -82,6 +82,10 @@ def test_every_example_is_in_a_page_and_executed() -> None:
 EXTRA_EXECUTED: dict[str, str] = {
     "testing_pytest.py": "tests/test_plugin.py",
     "testing_server.py": "tests/test_testing_server.py",
+    "monitoring_prometheus.py": "tests/test_instrumentation_client.py",
+    "monitoring_opentelemetry.py": "tests/test_instrumentation_client.py",
+    "monitoring_cache.py": "tests/test_instrumentation_client.py",
+    "monitoring_custom_hook.py": "tests/test_instrumentation_client.py",
 }
 
 
