@@ -1,6 +1,6 @@
 """What does `AsyncTurnix` cost over raw aiohttp, per call?
 
-    .venv/bin/python benchmarks/bench_client.py                 # about 1.5 minutes
+    .venv/bin/python benchmarks/bench_client.py                 # about 1 minute (idle machine)
     .venv/bin/python benchmarks/bench_client.py --json          # the same, JSON on stdout
     .venv/bin/python benchmarks/bench_client.py --instructions  # + valgrind counts, c=32
 
