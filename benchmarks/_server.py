@@ -1,20 +1,17 @@
 """A minimal loopback Turnix server for the benchmarks: fixed HTTP/1.1 keep-alive answers.
 
-It runs in its own process (`bench_client.py` starts it) so that the client under
-test has its own core. It parses just enough HTTP to be correct for the three
-clients: it reads up to the blank line, honours the request's `Content-Length`,
-and answers
+It runs in its own process (`bench_client.py` starts it), so that the client's
+CPU time is the client's alone and the server is not the figure being measured.
+It parses just enough HTTP for the benchmark's clients: it reads up to the blank
+line, honours the request's `Content-Length`, and answers
 
     POST /api/v1/credentials/ice   200  the documented ICE JSON (with `expiresAt`)
-    GET  /api/v1/regions           200  a two-region list
     anything else                  404  {"error": "not found"}
 
-With `--delay SECONDS` every answer is held that long (for the in-flight memory
-measurement). It binds 127.0.0.1 only, prints `PORT <n>` on stdout once listening,
-and stops by itself when its stdin closes (the parent went away) or after
-`--lifetime` seconds, whichever comes first.
+It binds 127.0.0.1 only, prints `PORT <n>` on stdout once listening, and stops by
+itself when its stdin closes (the parent went away) or after `--lifetime` seconds.
 
-    python benchmarks/_server.py [--port 0] [--delay 0] [--cpu N] [--lifetime 900]
+    python benchmarks/_server.py [--port 0] [--lifetime 900]
 """
 
 from __future__ import annotations
@@ -41,29 +38,6 @@ ICE_BODY = {
     "expiresAt": "2030-06-04T12:00:30Z",
 }
 
-REGIONS_BODY = [
-    {
-        "slug": "eu-central",
-        "nat2": "DE",
-        "city": "Frankfurt",
-        "name": "EU Central",
-        "lat": 50.11,
-        "lon": 8.68,
-        "is_online": True,
-        "is_operational": True,
-    },
-    {
-        "slug": "us-east",
-        "nat2": "US",
-        "city": "Ashburn",
-        "name": "US East",
-        "lat": 39.04,
-        "lon": -77.49,
-        "is_online": True,
-        "is_operational": True,
-    },
-]
-
 
 def _response(status: str, payload: object) -> bytes:
     body = json.dumps(payload, separators=(",", ":")).encode()
@@ -78,34 +52,25 @@ def _response(status: str, payload: object) -> bytes:
 
 
 ICE_RESPONSE = _response("200 OK", ICE_BODY)
-REGIONS_RESPONSE = _response("200 OK", REGIONS_BODY)
 NOT_FOUND_RESPONSE = _response("404 Not Found", {"error": "not found"})
 BAD_REQUEST_RESPONSE = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 ROUTES = {
     (b"POST", b"/api/v1/credentials/ice"): ICE_RESPONSE,
-    (b"GET", b"/api/v1/regions"): REGIONS_RESPONSE,
 }
 
 
 class BenchProtocol(asyncio.Protocol):
     """One keep-alive connection; answers each complete request with a fixed response."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
-        self._loop = loop
-        self._delay = delay
+    def __init__(self) -> None:
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
-        self._timers: dict[int, asyncio.TimerHandle] = {}
-        self._held = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
@@ -128,24 +93,13 @@ class BenchProtocol(asyncio.Protocol):
             line_end = head.find(b"\r\n")
             parts = (head if line_end < 0 else head[:line_end]).split(b" ")
             path = parts[1].split(b"?", 1)[0] if len(parts) > 1 else b""
-            response = ROUTES.get((parts[0], path), NOT_FOUND_RESPONSE)
-            if self._delay > 0:
-                self._held += 1
-                self._timers[self._held] = self._loop.call_later(
-                    self._delay, self._send_later, self._held, response
-                )
-            else:
-                self._send(response)
+            self._send(ROUTES.get((parts[0], path), NOT_FOUND_RESPONSE))
             buffer = buffer[total:]
         self._buffer = buffer
 
     def _send(self, response: bytes) -> None:
         if self._transport is not None:
             self._transport.write(response)
-
-    def _send_later(self, key: int, response: bytes) -> None:
-        self._timers.pop(key, None)
-        self._send(response)
 
 
 def _content_length(head: bytes) -> int:
@@ -164,24 +118,26 @@ def _content_length(head: bytes) -> int:
         return -1
 
 
-async def serve(port: int, delay: float, lifetime: float) -> None:
+async def serve(port: int, lifetime: float) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: BenchProtocol(loop, delay), "127.0.0.1", port, backlog=1024
-    )
+    server = await loop.create_server(BenchProtocol, "127.0.0.1", port, backlog=1024)
     bound = server.sockets[0].getsockname()[1]
     print(f"PORT {bound}", flush=True)
 
-    stop = loop.create_future()
+    stop: asyncio.Future[None] = loop.create_future()
+
+    def finish() -> None:
+        if not stop.done():
+            stop.set_result(None)
 
     def stdin_ready() -> None:
-        if not os.read(sys.stdin.fileno(), 4096) and not stop.done():
-            stop.set_result("stdin closed")
+        if not os.read(sys.stdin.fileno(), 4096):  # end of file: the parent went away
+            finish()
 
     watch_stdin = _is_pipe(sys.stdin.fileno())
     if watch_stdin:
         loop.add_reader(sys.stdin.fileno(), stdin_ready)
-    loop.call_later(lifetime, lambda: stop.done() or stop.set_result("lifetime over"))
+    loop.call_later(lifetime, finish)
     async with server:
         await stop
     if watch_stdin:
@@ -199,13 +155,9 @@ def _is_pipe(fd: int) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--delay", type=float, default=0.0, help="hold each answer (s)")
-    parser.add_argument("--cpu", type=int, default=None, help="pin this process to a core")
     parser.add_argument("--lifetime", type=float, default=900.0, help="stop after (s)")
     args = parser.parse_args()
-    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {args.cpu})
-    asyncio.run(serve(args.port, args.delay, args.lifetime))
+    asyncio.run(serve(args.port, args.lifetime))
 
 
 if __name__ == "__main__":
