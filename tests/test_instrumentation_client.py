@@ -1,7 +1,4 @@
-"""The hooks on a real client against the local Turnix server, and the monitoring examples.
-
-`hooks=` is wired into AsyncTurnix separately; until then each test here is a strict xfail.
-"""
+"""The hooks on a real client against the local Turnix server, and the monitoring examples."""
 
 from __future__ import annotations
 
@@ -37,7 +34,6 @@ from turnix_async.instrumentation import (
 )
 from turnix_async.testing import FakeTurnixServer
 
-not_wired = pytest.mark.xfail(strict=True, reason="hooks= not wired into AsyncTurnix yet")
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 WRONG_TOKEN = "tnx_Wrong-But-Still-Secret-0123456789"
 
@@ -71,7 +67,6 @@ def tracing() -> tuple[TracerProvider, InMemorySpanExporter]:
     return provider, exporter
 
 
-@not_wired
 async def test_a_call_retried_twice_is_one_call_and_two_retries(
     turnix_server: FakeTurnixServer,
 ) -> None:
@@ -92,7 +87,6 @@ async def test_a_call_retried_twice_is_one_call_and_two_retries(
     assert [r.attempt for r in recorder.retries] == [1, 2] == [r.attempt for r in details.retries]
 
 
-@not_wired
 async def test_a_401_is_one_failed_call_in_every_hook(
     turnix_server: FakeTurnixServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -120,7 +114,6 @@ async def test_a_401_is_one_failed_call_in_every_hook(
     )
 
 
-@not_wired
 async def test_the_span_of_a_call_is_a_child_of_the_callers_span(
     turnix_server: FakeTurnixServer,
 ) -> None:
@@ -138,7 +131,6 @@ async def test_the_span_of_a_call_is_a_child_of_the_callers_span(
     assert parent.start_time <= call.start_time <= call.end_time <= parent.end_time
 
 
-@not_wired
 async def test_a_raising_hook_does_not_change_the_call(
     turnix_server: FakeTurnixServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -150,7 +142,6 @@ async def test_a_raising_hook_does_not_change_the_call(
     assert len([r for r in caplog.records if "a bug in the user's hook" in str(r.exc_info)]) == 1
 
 
-@not_wired
 async def test_no_token_or_credential_reaches_a_label_attribute_or_log_record(
     turnix_server: FakeTurnixServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -205,7 +196,6 @@ def api_env(turnix_server: FakeTurnixServer, monkeypatch: pytest.MonkeyPatch) ->
     return turnix_server
 
 
-@not_wired
 async def test_prometheus_example_serves_the_metrics(api_env: FakeTurnixServer) -> None:
     api_env.fail_next(1, status=502)
     app = load("monitoring_prometheus.py").create_app(CollectorRegistry())
@@ -224,7 +214,6 @@ async def test_prometheus_example_serves_the_metrics(api_env: FakeTurnixServer) 
     assert api_env.api_token not in text
 
 
-@not_wired
 async def test_opentelemetry_example_traces_calls_inside_the_request_span(
     api_env: FakeTurnixServer,
 ) -> None:
@@ -244,7 +233,6 @@ async def test_opentelemetry_example_traces_calls_inside_the_request_span(
     meters.shutdown()
 
 
-@not_wired
 async def test_custom_hook_example_tallies_outcomes_and_retries(
     turnix_server: FakeTurnixServer,
 ) -> None:

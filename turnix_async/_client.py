@@ -10,8 +10,9 @@ import logging
 import platform
 import ssl as ssl_module
 import time
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
@@ -31,6 +32,7 @@ from ._transport import AiohttpTransport, check_proxy, check_ssl, check_trace_co
 from ._validate import check_int, check_seconds
 from ._version import __version__
 from ._wire import Reply, Request, Transport
+from .instrumentation._hooks import CallDetails, Hook, HookRunner, RetryDetails
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
 
@@ -40,6 +42,7 @@ _USER_AGENT = (
     f"turnix-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 )
 _JSON_BODY = {"Content-Type": "application/json"}
+T = TypeVar("T")
 
 
 class _Keep(enum.Enum):
@@ -78,6 +81,9 @@ class AsyncTurnix:
         backoff_max: the longest backoff wait in seconds.
         retry_after_cap: a `Retry-After` longer than this is not waited: the call fails.
         max_response_size: bodies larger than this many (decoded) bytes are refused.
+        hooks: observers of every call and retry (`turnix_async.instrumentation`:
+            Prometheus, OpenTelemetry, logging, or your own); a hook that raises is
+            logged once and never affects a call.
         transport: send attempts through this `Transport` instead of aiohttp (tests:
             `turnix_async.testing.MockTransport`); `ssl`, `proxy`, `trace_configs` and
             `max_response_size` then do not apply.
@@ -105,6 +111,7 @@ class AsyncTurnix:
         max_response_size: int = 1024 * 1024,
         transport: Transport | None = None,
         insecure_http: bool = False,
+        hooks: Sequence[Hook] | None = None,
     ) -> None:
         configure_from_env()  # TURNIX_LOG
         token = resolve_token(api_token)
@@ -133,6 +140,7 @@ class AsyncTurnix:
             proxy=proxy_url,
             trace_configs=check_trace_configs(trace_configs),
         )
+        self._hooks = HookRunner(hooks)
         self._slots = Slots(connections)
         self._closing = asyncio.Event()  # wakes retry waits when the client closes
         self._base_url = url
@@ -250,15 +258,30 @@ class AsyncTurnix:
         if request.client_ip is not None:
             headers = {**_JSON_BODY, "X-TURN-CLIENT-IP": request.client_ip}
         body = dumps(request_body(request)).encode()
-        reply = await self._call(Request("POST", self._ice_url, body, headers))
-        return parse_ice_credentials(self._checked(reply), request.ttl)
+        return await self._fetch(
+            "ice_credentials",
+            Request("POST", self._ice_url, body, headers),
+            lambda data: parse_ice_credentials(data, request.ttl),
+        )
 
     async def list_regions(self) -> list[Region]:
         """List the Turnix TURN regions with their online/operational state."""
-        reply = await self._call(Request("GET", self._regions_url))
-        return parse_regions(self._checked(reply))
+        return await self._fetch("regions", Request("GET", self._regions_url), parse_regions)
 
-    async def _call(self, request: Request) -> Reply:
+    async def _fetch(self, endpoint: str, request: Request, parse: Callable[[bytes], T]) -> T:
+        """One API call: attempts, then the reply checked and parsed; hooks told how it went."""
+        if not self._hooks:
+            return parse(checked_body(await self._call(request, None), self._redactor))
+        record = _Record(endpoint, asyncio.get_running_loop().time())
+        try:
+            result = parse(checked_body(await self._call(request, record), self._redactor))
+        except TurnixError as exc:
+            self._hooks.call(record.details(type(exc).__name__))
+            raise
+        self._hooks.call(record.details("ok"))
+        return result
+
+    async def _call(self, request: Request, record: _Record | None) -> Reply:
         """Attempts until one is final: the last `Reply`, or the last error raised."""
         if self._closed:
             raise ClientClosedError("this AsyncTurnix client is closed")
@@ -268,11 +291,14 @@ class AsyncTurnix:
         queue_left, attempt = self._queue_timeout, 0
         while True:
             attempt += 1
+            if record is not None:
+                record.attempts = attempt
             time_left = None if stop_at is None else stop_at - loop.time()
             if time_left is not None and time_left <= 0:
                 raise TurnixTimeoutError(f"deadline of {policy.deadline:g} s reached")
             wait_limit = queue_left if time_left is None else min(queue_left, time_left)
-            queue_left -= await self._slots.acquire(wait_limit)
+            waited = await self._slots.acquire(wait_limit)
+            queue_left -= waited
             timeout = policy.timeout
             if stop_at is not None:  # the last attempt gets what is left of the deadline
                 timeout = min(timeout, stop_at - loop.time())
@@ -289,6 +315,8 @@ class AsyncTurnix:
                 outcome = exc
             finally:
                 self._slots.release()
+            if record is not None:
+                record.attempted(outcome, waited)
             if isinstance(outcome, Reply) and 200 <= outcome.status < 300:
                 return outcome
             decision = decide(
@@ -318,6 +346,8 @@ class AsyncTurnix:
                 policy.max_retries + 1,
                 _reason(outcome),
             )
+            if record is not None:
+                self._hooks.retry(record.retrying(attempt, decision.wait, describe(outcome)))
             await self._wait(0.0 if waits_are_skipped() else decision.wait)
 
     async def _wait(self, seconds: float) -> None:
@@ -328,8 +358,53 @@ class AsyncTurnix:
         if self._closed:
             raise ClientClosedError("the AsyncTurnix client was closed during the call")
 
-    def _checked(self, reply: Reply) -> bytes:
-        return checked_body(reply, self._redactor)
+
+class _Record:
+    """What one call went through, for the hooks: attempts, last status, waits, retries."""
+
+    __slots__ = (
+        "attempts",
+        "endpoint",
+        "request_id",
+        "retries",
+        "started",
+        "started_at",
+        "status",
+        "waited",
+    )
+
+    def __init__(self, endpoint: str, started: float) -> None:
+        self.endpoint = endpoint
+        self.started = started  # loop time, for the duration
+        self.started_at = time.time()
+        self.attempts = 0
+        self.status: int | None = None
+        self.request_id: str | None = None
+        self.waited = 0.0
+        self.retries: list[RetryDetails] = []
+
+    def attempted(self, outcome: Reply | TurnixError, waited: float) -> None:
+        self.waited += waited
+        if isinstance(outcome, Reply):
+            self.status, self.request_id = outcome.status, outcome.request_id
+
+    def retrying(self, attempt: int, wait: float, reason: str) -> RetryDetails:
+        details = RetryDetails(self.endpoint, attempt, wait, reason, time.time())
+        self.retries.append(details)
+        return details
+
+    def details(self, outcome: str) -> CallDetails:
+        return CallDetails(
+            endpoint=self.endpoint,
+            outcome=outcome,
+            status=self.status,
+            attempts=self.attempts,
+            duration=asyncio.get_running_loop().time() - self.started,
+            request_id=self.request_id,
+            waited=self.waited,
+            started_at=self.started_at,
+            retries=tuple(self.retries),
+        )
 
 
 def _checked_policy(
