@@ -532,3 +532,46 @@ async def test_retry_logging_never_contains_the_token(
     assert "attempt 1 of 3" in records[0].getMessage()
     assert "503" in records[0].getMessage()
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+async def test_an_unclosed_client_says_it_is_an_asyncturnix_and_how_to_close_it(
+    loopback: ScriptedServer,
+) -> None:
+    loopback.script(ICE, json_answer())
+    client = AsyncTurnix(TOKEN, base_url=loopback.base_url)
+    await client.get_ice_credentials()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del client
+        gc.collect()
+    messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert messages, "no ResourceWarning for an unclosed client"
+    assert "AsyncTurnix" in messages[0] and "await turnix.close()" in messages[0]
+    assert not any("Unclosed client session" in message for message in messages)
+
+
+async def test_app_info_is_appended_to_the_user_agent(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    loopback.script(ICE, json_answer())
+    await make_client(app_info="acme-signaling/2.3").get_ice_credentials()
+    assert loopback.seen[0][2]["User-Agent"].startswith("turnix-async/")
+    assert loopback.seen[0][2]["User-Agent"].endswith(" acme-signaling/2.3")
+
+
+@pytest.mark.parametrize("app_info", ["", "two\nlines", "é", "x" * 101, 3])
+def test_bad_app_info_is_refused(app_info: Any) -> None:
+    with pytest.raises(ValueError, match="app_info"):
+        AsyncTurnix(TOKEN, app_info=app_info)
+
+
+async def test_a_404_from_a_base_url_without_the_api_path_says_so(
+    loopback: ScriptedServer,
+) -> None:
+    async with AsyncTurnix(TOKEN, base_url=loopback.origin, max_retries=0) as client:
+        with pytest.raises(NotFoundError, match=r"missing its path.*/api/v1"):
+            await client.get_ice_credentials()
+    async with AsyncTurnix(TOKEN, base_url=loopback.base_url, max_retries=0) as client:
+        with pytest.raises(NotFoundError) as info:
+            await client.get_ice_credentials()
+    assert "missing its path" not in str(info.value)

@@ -81,6 +81,8 @@ class AsyncTurnix:
         backoff_max: the longest backoff wait in seconds.
         retry_after_cap: a `Retry-After` longer than this is not waited: the call fails.
         max_response_size: bodies larger than this many (decoded) bytes are refused.
+        app_info: your integration, e.g. `"acme-signaling/2.3"`, appended to the
+            User-Agent so Turnix support can tell integrations apart.
         hooks: observers of every call and retry (`turnix_async.instrumentation`:
             Prometheus, OpenTelemetry, logging, or your own); a hook that raises is
             logged once and never affects a call.
@@ -112,6 +114,7 @@ class AsyncTurnix:
         transport: Transport | None = None,
         insecure_http: bool = False,
         hooks: Sequence[Hook] | None = None,
+        app_info: str | None = None,
     ) -> None:
         configure_from_env()  # TURNIX_LOG
         token = resolve_token(api_token)
@@ -133,7 +136,7 @@ class AsyncTurnix:
             auth=BearerAuth(token, url),  # the only holder of the token
             https_only=url.scheme == "https",
             redactor=self._redactor,
-            user_agent=_USER_AGENT,
+            user_agent=_user_agent(app_info),
             max_connections=connections,
             max_response_size=check_int("max_response_size", max_response_size, minimum=1),
             ssl=check_ssl(ssl),
@@ -146,6 +149,7 @@ class AsyncTurnix:
         self._base_url = url
         self._ice_url = str(url / "credentials" / "ice")
         self._regions_url = str(url / "regions")
+        self._not_found_hint = _not_found_hint(url)
 
     @property
     def base_url(self) -> str:
@@ -271,10 +275,10 @@ class AsyncTurnix:
     async def _fetch(self, endpoint: str, request: Request, parse: Callable[[bytes], T]) -> T:
         """One API call: attempts, then the reply checked and parsed; hooks told how it went."""
         if not self._hooks:
-            return parse(checked_body(await self._call(request, None), self._redactor))
+            return parse(self._checked(await self._call(request, None)))
         record = _Record(endpoint, asyncio.get_running_loop().time())
         try:
-            result = parse(checked_body(await self._call(request, record), self._redactor))
+            result = parse(self._checked(await self._call(request, record)))
         except TurnixError as exc:
             self._hooks.call(record.details(type(exc).__name__))
             raise
@@ -350,6 +354,9 @@ class AsyncTurnix:
                 self._hooks.retry(record.retrying(attempt, decision.wait, describe(outcome)))
             await self._wait(0.0 if waits_are_skipped() else decision.wait)
 
+    def _checked(self, reply: Reply) -> bytes:
+        return checked_body(reply, self._redactor, hint=self._not_found_hint)
+
     async def _wait(self, seconds: float) -> None:
         """Sleep between attempts, or raise ClientClosedError as soon as the client closes."""
         if seconds > 0:
@@ -405,6 +412,29 @@ class _Record:
             started_at=self.started_at,
             retries=tuple(self.retries),
         )
+
+
+def _user_agent(app_info: Any) -> str:
+    if app_info is None:
+        return _USER_AGENT
+    if (
+        not isinstance(app_info, str)
+        or not 0 < len(app_info) <= 100
+        or not app_info.isascii()
+        or not app_info.isprintable()
+    ):
+        raise ValueError(
+            "app_info must be 1-100 printable ASCII characters such as 'acme-signaling/2.3'"
+            f" (got {app_info!r:.60})"
+        )
+    return f"{_USER_AGENT} {app_info}"
+
+
+def _not_found_hint(url: URL) -> str:
+    """A 404 from a base URL without the API's path most likely means the path is missing."""
+    if url.path.rstrip("/").endswith("/api/v1"):
+        return ""
+    return f" (is base_url missing its path? it is {url}, the API lives under {url / 'api' / 'v1'})"
 
 
 def _checked_policy(

@@ -12,6 +12,7 @@ import asyncio
 import math
 import ssl as ssl_module
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,6 +107,20 @@ class AiohttpTransport:
             raise TurnixTimeoutError(f"no complete response within {timeout:g} s") from None
         except Exception as exc:
             raise self._failure(request, exc) from None
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        """Say which object was left open, and how to close it (not aiohttp's generic words)."""
+        session = self._session
+        if session is None or session.closed:
+            return
+        _warn(
+            "an AsyncTurnix client was garbage-collected without being closed: use"
+            " `async with AsyncTurnix() as turnix:` or `await turnix.close()` (e.g. in your"
+            " app's shutdown or lifespan handler)",
+            ResourceWarning,
+            source=self,
+        )
+        session.detach()  # closed now: aiohttp's own "Unclosed client session" would repeat it
 
     async def close(self) -> None:
         """Close the session; later sends raise `ClientClosedError`."""
