@@ -113,7 +113,10 @@ async def test_fault_matrix(
     handlers, error, requests = MATRIX[case]
     loopback.script(ICE, *handlers)
     loopback.script("/api/v1/moved/credentials/ice", json_answer())
-    client = make_client(max_retries=2, timeout=0.3)
+    # only the rows about a stalled server wait for the timeout; the others get one that a
+    # slow, loaded machine cannot reach, so the row tests its fault and not the machine
+    timeout = 0.3 if case.startswith(("stalled", "trickled")) else 30.0
+    client = make_client(max_retries=2, timeout=timeout)
     if error is None:
         creds = await client.get_ice_credentials(room="matrix")
         assert creds.ice_servers[0].urls == ["stun:stun.example.test:3478"]
