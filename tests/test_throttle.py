@@ -170,6 +170,26 @@ def test_waiters_are_served_in_order_and_a_cancelled_one_leaks_no_slot() -> None
     assert run(main) == [n for n in range(20) if n not in (5, 6)]
 
 
+def test_a_waiter_in_line_leaves_at_its_limit_when_a_pause_comes() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        throttle = new_throttle(start_rate=10.0, release_after=1000.0)
+        throttle.on_throttled(None)
+        head = asyncio.ensure_future(throttle.acquire(None))
+        patient = asyncio.ensure_future(throttle.acquire(None))
+        hasty = asyncio.ensure_future(throttle.acquire(1.0))  # fits at 10/s: about 0.3 s
+        await asyncio.sleep(0)
+        throttle.on_throttled(retry_after=30.0)  # now it would not
+        start = loop.time()
+        with pytest.raises(ThrottleWaitExceeded):
+            await hasty
+        assert loop.time() - start == pytest.approx(1.0)
+        await asyncio.gather(head, patient)
+        assert loop.time() - start == pytest.approx(30.2)  # slots 1 and 2: hasty left no gap
+
+    run(main)
+
+
 def test_it_grows_while_it_holds_callers_back_and_lets_go_when_nobody_waits() -> None:
     events: list[str] = []
 

@@ -293,8 +293,7 @@ class AdaptiveThrottle:
             rate,
             "" if now >= self._paused_until else f", sends paused {self._paused_until - now:.3g} s",
         )
-        if self._on_event is not None:
-            self._on_event("engaged", rate)
+        self._notify("engaged", rate)
 
     def _calibrate(self) -> None:
         """A success from the wave that hit the limit: it was accepted, so it counts too."""
@@ -347,8 +346,15 @@ class AdaptiveThrottle:
         self._rate = None
         self._w_max = None
         logger.info("client-side rate limit released: no call waited for %.3g s", now - quiet_since)
+        self._notify("released", None)
+
+    def _notify(self, event: str, rate: float | None) -> None:
+        """Tell the observer; an observer that fails changes nothing here."""
         if self._on_event is not None:
-            self._on_event("released", None)
+            try:
+                self._on_event(event, rate)
+            except Exception:
+                logger.exception("the on_event observer of the rate limiter failed")
 
 
 _CUBIC_SCALE = 0.4  # CUBIC's C (as botocore), requests/s per s^3
