@@ -216,6 +216,15 @@ def test_it_grows_while_it_holds_callers_back_and_lets_go_when_nobody_waits() ->
     assert events == ["engaged", "released"]
 
 
+def test_an_endless_retry_after_pauses_for_max_pause_only() -> None:
+    async def main() -> float:
+        throttle = new_throttle(max_pause=60.0)
+        throttle.on_throttled(retry_after=math.inf)
+        return await throttle.acquire(None)
+
+    assert 60.0 <= run(main) <= 61.0
+
+
 def test_bad_settings_name_the_field() -> None:
     with pytest.raises(ValueError, match="beta"):
         AdaptiveThrottle(beta=1.5)

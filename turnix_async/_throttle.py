@@ -58,6 +58,7 @@ class AdaptiveThrottle:
         release_after: seconds without a wait and without a 429 after which it lets go.
         decrease_interval: at most one decrease per this many seconds (one wave, one cut).
         burst: seconds of sending the bucket may save up (at least one request).
+        max_pause: a longer `Retry-After` pauses this long (then one probe asks again).
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class AdaptiveThrottle:
         release_after: float = 5.0,
         decrease_interval: float = 0.25,
         burst: float = 0.1,
+        max_pause: float = 60.0,
     ) -> None:
         if not 0.0 < beta < 1.0:
             raise ValueError(f"beta must be between 0 and 1 (got {beta!r})")
@@ -80,6 +82,7 @@ class AdaptiveThrottle:
             ("start_rate", start_rate),
             ("release_after", release_after),
             ("burst", burst),
+            ("max_pause", max_pause),
         ):
             if not 0.0 < value < math.inf:
                 raise ValueError(f"{name} must be a positive number (got {value!r})")
@@ -94,6 +97,7 @@ class AdaptiveThrottle:
         self._release_after = release_after
         self._decrease_interval = decrease_interval
         self._burst = burst
+        self._max_pause = max_pause
         # None = not engaged; the one attribute the hot path looks at
         self._rate: float | None = None
         # successes in the current and the previous one-second bucket (measured always)
@@ -150,6 +154,8 @@ class AdaptiveThrottle:
         """A 429 arrived: engage, honour `retry_after` (seconds) for every send, maybe cut."""
         now = self._clock()
         self._last_throttled_at = now
+        if retry_after is not None and retry_after > 0:  # NaN and "now" pause nothing
+            retry_after = min(retry_after, self._max_pause)
         if retry_after is not None and retry_after > 0 and now + retry_after > self._paused_until:
             self._paused_until = now + retry_after
             self._tokens = 0.0
