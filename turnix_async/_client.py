@@ -19,20 +19,30 @@ import attrs
 from yarl import URL
 
 from ._auth import BearerAuth
+from ._budget import RetryBudget
 from ._config import DEFAULT_BASE_URL, resolve_base_url, resolve_token
 from ._convert import dumps, parse_ice_credentials, parse_regions, request_body
-from ._errors import ClientClosedError, TurnixError, TurnixTimeoutError, checked_body
+from ._errors import (
+    ClientClosedError,
+    RateLimitError,
+    TurnixError,
+    TurnixTimeoutError,
+    checked_body,
+    closed_during_call,
+)
 from ._log import configure_from_env
 from ._models import IceCredentials, IceCredentialsRequest, Region
 from ._redact import Redactor
 from ._retry import RetryPolicy, Verdict, decide, describe
+from ._retry_after import parse_retry_after
 from ._slots import Slots
 from ._testing_switch import waits_are_skipped
+from ._throttle import AdaptiveThrottle, ThrottleWaitExceeded
 from ._transport import AiohttpTransport, check_proxy, check_ssl, check_trace_configs
 from ._validate import check_int, check_seconds
 from ._version import __version__
 from ._wire import Reply, Request, Transport
-from .instrumentation._hooks import CallDetails, Hook, HookRunner, RetryDetails
+from .instrumentation._hooks import CallDetails, Hook, HookRunner, RetryDetails, ThrottleDetails
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
 
@@ -145,6 +155,8 @@ class AsyncTurnix:
         )
         self._hooks = HookRunner(hooks)
         self._slots = Slots(connections)
+        self._throttle = AdaptiveThrottle(sleep=self._sleep, on_event=self._throttle_event)
+        self._budget = RetryBudget()
         self._closing = asyncio.Event()  # wakes retry waits when the client closes
         self._base_url = url
         self._ice_url = str(url / "credentials" / "ice")
@@ -160,6 +172,11 @@ class AsyncTurnix:
     def closed(self) -> bool:
         """True once `close()` was called (on this client or any view of it)."""
         return self._closing.is_set()
+
+    @property
+    def throttle_rate(self) -> float | None:
+        """Requests per second this client allows itself, learnt from 429s; None: no limit."""
+        return self._throttle.rate
 
     @property
     def _closed(self) -> bool:
@@ -301,24 +318,13 @@ class AsyncTurnix:
             if time_left is not None and time_left <= 0:
                 raise TurnixTimeoutError(f"deadline of {policy.deadline:g} s reached")
             wait_limit = queue_left if time_left is None else min(queue_left, time_left)
-            waited = await self._slots.acquire(wait_limit)
+            outcome, waited = await self._attempt(request, attempt, wait_limit, stop_at)
             queue_left -= waited
-            timeout = policy.timeout
-            if stop_at is not None:  # the last attempt gets what is left of the deadline
-                timeout = min(timeout, stop_at - loop.time())
-            outcome: Reply | TurnixError
-            try:
-                outcome = await self._transport.send(request, timeout=timeout)
-            except TurnixTimeoutError as exc:
-                if timeout < policy.timeout:
-                    raise TurnixTimeoutError(
-                        f"deadline of {policy.deadline:g} s reached during attempt {attempt}"
-                    ) from None
-                outcome = exc
-            except TurnixError as exc:
-                outcome = exc
-            finally:
-                self._slots.release()
+            if isinstance(outcome, Reply):  # the throttle learns the API's limit from answers
+                if outcome.status == 429:
+                    self._throttle.on_throttled(parse_retry_after(outcome.headers))
+                else:
+                    self._throttle.on_success()
             if record is not None:
                 record.attempted(outcome, waited)
             if isinstance(outcome, Reply) and 200 <= outcome.status < 300:
@@ -331,7 +337,7 @@ class AsyncTurnix:
                 now=time.time(),
             )
             if self._closed:
-                raise ClientClosedError("the AsyncTurnix client was closed during the call")
+                raise closed_during_call()
             if decision.verdict is Verdict.STOP:
                 if isinstance(outcome, Reply):
                     return outcome
@@ -341,21 +347,76 @@ class AsyncTurnix:
                     f"deadline of {policy.deadline:g} s reached after {attempt} attempts"
                     f" (last: {_reason(outcome)})"
                 ) from (outcome if isinstance(outcome, TurnixError) else None)
+            wait = decision.wait
+            if isinstance(outcome, Reply) and outcome.status == 429:
+                wait = 0.0  # the throttle now holds every send for the Retry-After, and paces
+            elif not self._budget.try_spend():  # the API is failing: do not multiply the load
+                logger.debug("retry budget spent: not retrying %s", _reason(outcome))
+                if isinstance(outcome, Reply):
+                    return outcome
+                raise outcome
             logger.info(
                 "retrying %s %s in %.2f s (attempt %d of %d failed: %s)",
                 request.method,
                 URL(request.url).path,
-                decision.wait,
+                wait,
                 attempt,
                 policy.max_retries + 1,
                 _reason(outcome),
             )
             if record is not None:
-                self._hooks.retry(record.retrying(attempt, decision.wait, describe(outcome)))
-            await self._wait(0.0 if waits_are_skipped() else decision.wait)
+                self._hooks.retry(record.retrying(attempt, wait, describe(outcome)))
+            await self._wait(0.0 if waits_are_skipped() else wait)
+
+    async def _attempt(
+        self, request: Request, attempt: int, wait_limit: float, stop_at: float | None
+    ) -> tuple[Reply | TurnixError, float]:
+        """One attempt: a free connection, the rate limit's go, the send; and the time waited."""
+        policy, loop = self._policy, asyncio.get_running_loop()
+        waited = await self._slots.acquire(wait_limit)
+        try:
+            waited += await self._throttled(wait_limit - waited)
+            if attempt == 1:
+                self._budget.record_request()
+            timeout = policy.timeout
+            if stop_at is not None:  # the last attempt gets what is left of the deadline
+                timeout = min(timeout, stop_at - loop.time())
+            try:
+                return await self._transport.send(request, timeout=timeout), waited
+            except TurnixTimeoutError as exc:
+                if timeout < policy.timeout:
+                    raise TurnixTimeoutError(
+                        f"deadline of {policy.deadline:g} s reached during attempt {attempt}"
+                    ) from None
+                return exc, waited
+            except TurnixError as exc:
+                return exc, waited
+        finally:
+            self._slots.release()
 
     def _checked(self, reply: Reply) -> bytes:
         return checked_body(reply, self._redactor, hint=self._not_found_hint)
+
+    async def _throttled(self, wait_limit: float) -> float:
+        """Wait for the client-wide rate limit (if a 429 engaged it); returns the wait."""
+        try:
+            return await self._throttle.acquire(wait_limit)
+        except ThrottleWaitExceeded as exc:
+            if self._closed:
+                raise ClientClosedError(
+                    "the AsyncTurnix client was closed during the call"
+                ) from None
+            raise RateLimitError(
+                str(exc), status=429, retry_after=exc.needed - exc.waited
+            ) from None
+
+    async def _sleep(self, seconds: float) -> None:
+        """The throttle's sleep: ends with ClientClosedError as soon as the client closes."""
+        await self._wait(seconds)
+
+    def _throttle_event(self, event: str, rate: float | None) -> None:
+        if self._hooks:
+            self._hooks.throttle(ThrottleDetails(event, rate, "HTTP 429"))
 
     async def _wait(self, seconds: float) -> None:
         """Sleep between attempts, or raise ClientClosedError as soon as the client closes."""
@@ -363,7 +424,7 @@ class AsyncTurnix:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), seconds)
         if self._closed:
-            raise ClientClosedError("the AsyncTurnix client was closed during the call")
+            raise closed_during_call()
 
 
 class _Record:

@@ -143,6 +143,11 @@ class ServerError(TurnixAPIError):
     """5xx: the API failed on its side (after retries for 500/502/503/504)."""
 
 
+def closed_during_call() -> ClientClosedError:
+    """What every call still running gets when its client closes."""
+    return ClientClosedError("the AsyncTurnix client was closed during the call")
+
+
 _BY_STATUS: dict[int, type[TurnixAPIError]] = {
     400: BadRequestError,
     401: AuthenticationError,

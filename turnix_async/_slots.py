@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections import deque
 
-from ._errors import ClientClosedError, TurnixTimeoutError
+from ._errors import ClientClosedError, TurnixTimeoutError, closed_during_call
 
 __all__ = ["Slots"]
 
@@ -81,7 +81,7 @@ class Slots:
         waiters, self._waiters = self._waiters, deque()
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_exception(ClientClosedError("the AsyncTurnix client was closed"))
+                waiter.set_exception(closed_during_call())
 
     def _discard(self, waiter: asyncio.Future[None]) -> None:
         with contextlib.suppress(ValueError):  # already handed a slot or woken

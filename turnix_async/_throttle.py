@@ -215,6 +215,8 @@ class AdaptiveThrottle:
                 await turn
             else:
                 await asyncio.wait((turn, timer), return_when=asyncio.FIRST_COMPLETED)
+                if timer.done() and not timer.cancelled() and timer.exception() is not None:
+                    raise timer.exception()  # type: ignore[misc]  # the sleep's own error
             made_head = turn.done()
         finally:
             if timer is not None:

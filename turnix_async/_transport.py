@@ -29,6 +29,7 @@ from ._errors import (
     TurnixConnectionError,
     TurnixError,
     TurnixTimeoutError,
+    closed_during_call,
 )
 from ._redact import Redactor
 from ._tracing import redacting
@@ -99,11 +100,11 @@ class AiohttpTransport:
             raise
         except asyncio.CancelledError:
             if self._closed and not _cancelled_by_caller():
-                raise _closed_during_call() from None
+                raise closed_during_call() from None
             raise
         except asyncio.TimeoutError:  # TimeoutError on 3.11+, not on 3.10
             if self._closed:
-                raise _closed_during_call() from None
+                raise closed_during_call() from None
             raise TurnixTimeoutError(f"no complete response within {timeout:g} s") from None
         except Exception as exc:
             raise self._failure(request, exc) from None
@@ -209,7 +210,7 @@ class AiohttpTransport:
         """The `TurnixError` for an aiohttp (or OS) failure, its text scrubbed."""
         scrub = self._redactor.scrub
         if self._closed:
-            return _closed_during_call()
+            return closed_during_call()
         if isinstance(exc, aiohttp.TooManyRedirects):
             return TurnixAPIError(
                 f"redirected too many times ({len(exc.history)} hops)",
@@ -220,14 +221,10 @@ class AiohttpTransport:
         if isinstance(exc, aiohttp.ClientSSLError):
             return TurnixConnectionError(f"TLS failure: {scrub(str(exc))}", retryable=False)
         if isinstance(exc, RuntimeError) and not isinstance(exc, aiohttp.ClientError):
-            return _closed_during_call()
+            return closed_during_call()
         described = str(exc) if isinstance(exc, _Dropped) else _described(exc)
         path = URL(request.url).path
         return TurnixConnectionError(f"{request.method} {path} failed: {scrub(described)}")
-
-
-def _closed_during_call() -> ClientClosedError:
-    return ClientClosedError("the AsyncTurnix client was closed during the call")
 
 
 def _described(exc: BaseException) -> str:
