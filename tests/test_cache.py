@@ -560,6 +560,43 @@ async def test_background_refresh_failure_is_logged_not_raised(
     assert await cache.get(ttl=300) is first  # still valid
 
 
+async def test_failing_refresh_backs_off_exponentially(
+    make_cache: MakeCache,
+    upstream: Upstream,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="turnix_async")
+    cache = make_cache(min_validity=10.0, refresh_ahead=True)
+    first = await cache.get(ttl=300)
+    clock.advance(240)  # in the refresh window, 50 s before the credentials stop being served
+    upstream.fail_next(*[401] * 100)  # e.g. a revoked token: every refresh fails
+
+    async def hammer() -> int:
+        """Many hits, each one after the previous refresh ended; requests they caused."""
+        before = upstream.received
+        for _ in range(50):
+            assert await cache.get(ttl=300) is first
+            await settle()
+        return upstream.received - before
+
+    assert await hammer() == 1
+    for wait in (1.0, 2.0, 4.0, 8.0):  # the schedule, after each failure
+        clock.advance(wait - 0.01)
+        assert await hammer() == 0
+        clock.advance(0.01)
+        assert await hammer() == 1
+    warnings = [r.getMessage() for r in caplog.records if "background refresh" in r.getMessage()]
+    assert len(warnings) == 5  # one per failed refresh, not one per hit
+    assert "next refresh in 16 s" in warnings[-1]
+    upstream.failures.clear()
+    clock.advance(16.0)
+    assert await cache.get(ttl=300) is first
+    await settle()
+    assert await cache.get(ttl=300) is not first  # the refresh succeeded at last
+    assert upstream.received == 7
+
+
 async def test_stale_caller_joins_the_background_refresh(
     make_cache: MakeCache, upstream: Upstream, clock: FakeClock
 ) -> None:

@@ -33,12 +33,17 @@ __all__ = ["IceCredentialsCache"]
 logger = logging.getLogger("turnix_async")
 
 _NEVER = math.inf
+# A failed background refresh is tried again this many seconds later, doubling after each
+# consecutive failure up to the longest wait (1, 2, 4 ... 60 s), so a refused refresh
+# (a revoked token, an outage) costs one request per wait, not one per get().
+_FIRST_RETRY = 1.0
+_LONGEST_RETRY = 60.0
 
 # The arguments of get_ice_credentials, in order: a validated request's fields.
 _Key = tuple[str | None, str | None, str | None, int | None, str | None, str | None, str | None]
 
 
-@attrs.frozen
+@attrs.define
 class _Entry:
     """Cached credentials with their deadlines as Unix timestamps, computed once on arrival."""
 
@@ -46,6 +51,7 @@ class _Entry:
     credentials: IceCredentials
     fresh_until: float  # served while clock() < fresh_until (time_left > min_validity)
     refresh_at: float  # with refresh-ahead, a get() from here on refreshes in the background
+    retry_wait: float = 0.0  # the back-off after the last failed refresh (0: none failed)
 
 
 class IceCredentialsCache:
@@ -276,13 +282,23 @@ class IceCredentialsCache:
         if error is None:
             if current and not self._closed:
                 self._store(key, request, task.result())
-        elif background and not self._closed:
-            logger.warning(
-                "background refresh of ICE credentials failed (%s: %s); serving the cached"
-                " ones and retrying on the next get()",
-                type(error).__name__,
-                error,
-            )
+        elif background and current and not self._closed:
+            self._back_off(key, error)
+
+    def _back_off(self, key: _Key, error: BaseException) -> None:
+        """Push the next refresh of `key` back (see _FIRST_RETRY) and log the failure once."""
+        entry = self._entries.get(key)
+        if entry is None:  # stale or forgotten: the callers that waited got the error
+            return
+        entry.retry_wait = min(_LONGEST_RETRY, 2 * entry.retry_wait or _FIRST_RETRY)
+        entry.refresh_at = self._clock() + entry.retry_wait
+        logger.warning(
+            "background refresh of ICE credentials failed (%s: %s); serving the cached"
+            " ones, next refresh in %g s",
+            type(error).__name__,
+            error,
+            entry.retry_wait,
+        )
 
     def _store(
         self, key: _Key, request: IceCredentialsRequest, credentials: IceCredentials
