@@ -13,6 +13,7 @@ import gc
 import inspect
 import logging
 import time
+import tracemalloc
 import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
@@ -699,7 +700,7 @@ async def test_cache_on_a_closed_client_is_closed(
     assert upstream.received == 0
 
 
-async def test_client_does_not_keep_a_dropped_cache_alive(
+async def test_dropped_caches_are_collected_and_leave_nothing_on_the_client(
     client: AsyncTurnix, clock: FakeClock
 ) -> None:
     cache = IceCredentialsCache(client, clock=clock)
@@ -708,4 +709,14 @@ async def test_client_does_not_keep_a_dropped_cache_alive(
     del cache
     gc.collect()
     assert ref() is None
-    await client.close()
+    IceCredentialsCache(client)  # anything built once per process is built now
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(2000):
+            IceCredentialsCache(client)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 20_000  # bytes; a close hook per cache would hold ~300 each

@@ -14,9 +14,8 @@ import functools
 import logging
 import math
 import time
-import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -60,8 +59,10 @@ class IceCredentialsCache:
     Use one per application, next to its `AsyncTurnix`, when many peers ask for
     credentials at once: concurrent `get()`s for the same arguments share one
     request, and cached credentials are served while they have more than
-    `min_validity` seconds left. Closing the client (or `await cache.close()`)
-    stops the cache's background work.
+    `min_validity` seconds left. The cache follows its client: once the client is
+    closed, so is the cache (its requests in flight end with `ClientClosedError`).
+    `await cache.close()` closes the cache alone. The client keeps no reference to
+    its caches: a dropped cache is simply collected.
 
     Args:
         client: the `AsyncTurnix` that fetches the credentials.
@@ -107,24 +108,23 @@ class IceCredentialsCache:
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
         self._flights: dict[_Key, asyncio.Task[IceCredentials]] = {}
         self._tasks: set[asyncio.Task[IceCredentials]] = set()
-        self._closed = client.closed
-        client._add_close_hook(_close_hook(weakref.ref(self)))
+        self._closed = False  # by close(); a closed client closes the cache too
 
     def __repr__(self) -> str:
         return (
             f"IceCredentialsCache(entries={len(self._entries)}, max_entries={self._max_entries},"
             f" min_validity={self._min_validity}, refresh_ahead={self._refresh_ahead},"
-            f" closed={self._closed})"
+            f" closed={self.closed})"
         )
 
     def __len__(self) -> int:
-        """How many argument sets currently have credentials in the cache."""
-        return len(self._entries)
+        """How many argument sets currently have credentials the cache can serve."""
+        return 0 if self.closed else len(self._entries)
 
     @property
     def closed(self) -> bool:
         """True once the cache or its client was closed."""
-        return self._closed
+        return self._closed or self._client.closed
 
     async def get(
         self,
@@ -167,7 +167,7 @@ class IceCredentialsCache:
             entry = self._entries.get(key) if ttl is None or ttl.__class__ is int else None
         except TypeError:
             entry = None
-        if entry is not None:
+        if entry is not None and not self._client.closed:
             now = self._clock()
             if now < entry.fresh_until:
                 self._entries.move_to_end(key)
@@ -184,7 +184,8 @@ class IceCredentialsCache:
             preferred_region=preferred_region,
             client_ip=client_ip,
         )
-        if self._closed:
+        if self.closed:
+            self._entries.clear()  # nothing is ever served again
             raise ClientClosedError("this IceCredentialsCache (or its client) is closed")
         flight = self._flights.get(key) or self._start_flight(key, request, background=False)
         waiter: asyncio.Future[IceCredentials] = asyncio.get_running_loop().create_future()
@@ -243,8 +244,9 @@ class IceCredentialsCache:
     async def close(self) -> None:
         """Stop all requests in flight and empty the cache; safe to call more than once.
 
-        Called for you when the client closes. Callers waiting on a stopped request
-        get `ClientClosedError`; later `get()` calls raise it too.
+        Not needed when the client closes: that ends the requests in flight itself.
+        Callers waiting on a stopped request get `ClientClosedError`; later `get()`
+        calls raise it too.
         """
         self._closed = True
         self.clear()
@@ -280,9 +282,9 @@ class IceCredentialsCache:
             return
         error = task.exception()  # always retrieved: no "exception was never retrieved"
         if error is None:
-            if current and not self._closed:
+            if current and not self.closed:
                 self._store(key, request, task.result())
-        elif background and current and not self._closed:
+        elif background and current and not self.closed:  # not when the client closed
             self._back_off(key, error)
 
     def _back_off(self, key: _Key, error: BaseException) -> None:
@@ -331,14 +333,3 @@ def _relay(waiter: asyncio.Future[IceCredentials], flight: asyncio.Task[IceCrede
         waiter.set_exception(error)
     else:
         waiter.set_result(flight.result())
-
-
-def _close_hook(ref: weakref.ref[IceCredentialsCache]) -> Callable[[], Awaitable[None]]:
-    """A client close hook that does not keep the cache alive."""
-
-    async def hook() -> None:
-        cache = ref()
-        if cache is not None:
-            await cache.close()
-
-    return hook
