@@ -27,6 +27,7 @@ from turnix_async import (
     AsyncTurnix,
     AuthenticationError,
     BadRequestError,
+    CacheStats,
     ClientClosedError,
     IceCredentials,
     IceCredentialsCache,
@@ -635,6 +636,32 @@ async def test_background_failure_reaches_only_callers_that_waited_for_it(
         await waiting
     await cache.get(room="other", ttl=300)  # another key, not affected
     assert upstream.received == 4  # (it was stale too, so it was simply fetched)
+
+
+# --- stats -----------------------------------------------------------------------
+
+
+async def test_stats_count_what_the_cache_did(
+    make_cache: MakeCache, upstream: Upstream, clock: FakeClock
+) -> None:
+    cache = make_cache(min_validity=10.0, max_entries=1, refresh_ahead=True)
+    assert cache.stats() == CacheStats(0, 0, 0, 0, 0, 0, 0)
+    upstream.hold()
+    callers = [asyncio.create_task(cache.get(room="a", ttl=300)) for _ in range(3)]
+    await upstream.arrived(1)
+    upstream.release()
+    await asyncio.gather(*callers)  # 1 miss, 2 joins
+    await cache.get(room="a", ttl=300)  # a hit
+    clock.advance(240)
+    upstream.fail_next(401)
+    await cache.get(room="a", ttl=300)  # a hit that starts a refresh, which fails
+    await settle()
+    await cache.get(room="b", ttl=300)  # a miss that evicts "a"
+    assert cache.stats() == CacheStats(
+        hits=2, misses=2, joins=2, refreshes=1, refresh_failures=1, evictions=1, entries=1
+    )
+    await cache.close()
+    assert cache.stats().entries == 0
 
 
 # --- close -----------------------------------------------------------------------
