@@ -681,8 +681,12 @@ async def test_client_close_closes_the_cache(
     assert await cache.get(ttl=300) is first
     await upstream.arrived(2)
     assert len(flights()) == 1
+    waiting = asyncio.create_task(cache.get(room="other", ttl=300))
+    await upstream.arrived(3)
     await client.close()
-    await settle()  # the background refresh ended with the client
+    with pytest.raises(ClientClosedError):  # the client ended the call it waited for
+        await waiting
+    await settle()  # the background refresh ended with the client too
     assert cache.closed
     assert len(cache) == 0
     with pytest.raises(ClientClosedError):
