@@ -52,7 +52,7 @@ class CacheStats:
     misses: int  # get() calls that started a request (nothing servable was cached)
     joins: int  # get() calls that shared a request already in flight
     refreshes: int  # background refreshes started (refresh-ahead)
-    refresh_failures: int  # background refreshes that failed (each starts a back-off)
+    refresh_failures: int  # background refreshes that failed (then the key backs off)
     evictions: int  # keys dropped to stay within max_entries
     entries: int  # keys cached now (len(cache))
 
