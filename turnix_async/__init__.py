@@ -22,12 +22,13 @@ from ._errors import (
 )
 from ._models import IceCredentials, IceCredentialsRequest, IceServer, Region
 from ._version import __version__
-from .cache import IceCredentialsCache
+from .cache import CacheStats, IceCredentialsCache
 
 __all__ = [
     "AsyncTurnix",
     "AuthenticationError",
     "BadRequestError",
+    "CacheStats",
     "ClientClosedError",
     "IceCredentials",
     "IceCredentialsCache",

@@ -2,9 +2,10 @@
 
 A signaling service that hands every joining peer a configuration must not send
 hundreds of identical requests when hundreds of peers join at once, and must never
-hand out credentials that are about to expire. The cache keys on the full set of
-`get_ice_credentials` arguments, serves credentials while more than `min_validity`
-seconds are left, and runs at most one upstream request per key ("single-flight").
+hand out credentials that are about to expire. The cache keys on the validated
+`IceCredentialsRequest` (every `get_ice_credentials` argument), serves credentials
+while more than `min_validity` seconds are left, and runs at most one upstream
+request per key ("single-flight").
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import functools
 import logging
 import math
 import time
-import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -28,24 +28,43 @@ from ._validate import check_seconds
 if TYPE_CHECKING:
     from ._client import AsyncTurnix
 
-__all__ = ["IceCredentialsCache"]
+__all__ = ["CacheStats", "IceCredentialsCache"]
 
 logger = logging.getLogger("turnix_async")
 
 _NEVER = math.inf
-
-# The arguments of get_ice_credentials, in order: a validated request's fields.
-_Key = tuple[str | None, str | None, str | None, int | None, str | None, str | None, str | None]
+# A failed background refresh is tried again this many seconds later, doubling after each
+# consecutive failure up to the longest wait (1, 2, 4 ... 60 s), so a refused refresh
+# (a revoked token, an outage) costs one request per wait, not one per get().
+_FIRST_RETRY = 1.0
+_LONGEST_RETRY = 60.0
 
 
 @attrs.frozen
+class CacheStats:
+    """What an `IceCredentialsCache` did since it was created: counters, and its size now.
+
+    Every `get()` that gets past validation on an open cache is exactly one of a hit,
+    a miss or a join; the requests it sent are `misses + refreshes` (plus retries).
+    """
+
+    hits: int  # get() calls answered from the cache
+    misses: int  # get() calls that started a request (nothing servable was cached)
+    joins: int  # get() calls that shared a request already in flight
+    refreshes: int  # background refreshes started (refresh-ahead)
+    refresh_failures: int  # background refreshes that failed (then the key backs off)
+    evictions: int  # keys dropped to stay within max_entries
+    entries: int  # keys cached now (len(cache))
+
+
+@attrs.define
 class _Entry:
     """Cached credentials with their deadlines as Unix timestamps, computed once on arrival."""
 
-    request: IceCredentialsRequest  # what a background refresh sends
     credentials: IceCredentials
     fresh_until: float  # served while clock() < fresh_until (time_left > min_validity)
     refresh_at: float  # with refresh-ahead, a get() from here on refreshes in the background
+    retry_wait: float = 0.0  # the back-off after the last failed refresh (0: none failed)
 
 
 class IceCredentialsCache:
@@ -54,8 +73,10 @@ class IceCredentialsCache:
     Use one per application, next to its `AsyncTurnix`, when many peers ask for
     credentials at once: concurrent `get()`s for the same arguments share one
     request, and cached credentials are served while they have more than
-    `min_validity` seconds left. Closing the client (or `await cache.close()`)
-    stops the cache's background work.
+    `min_validity` seconds left. The cache follows its client: once the client is
+    closed, so is the cache (its requests in flight end with `ClientClosedError`).
+    `await cache.close()` closes the cache alone. The client keeps no reference to
+    its caches: a dropped cache is simply collected.
 
     Args:
         client: the `AsyncTurnix` that fetches the credentials.
@@ -65,14 +86,16 @@ class IceCredentialsCache:
             evicted first.
         refresh_ahead: when True, a `get()` that finds credentials within
             `refresh_window` seconds of the `min_validity` limit still returns them,
-            and starts one background refresh for that key.
+            and starts one background refresh for that key. A refresh that fails is
+            tried again 1 s later, then 2, 4 ... up to 60 s apart.
         refresh_window: seconds before the `min_validity` limit at which refresh-ahead
             starts; default `max(min_validity, 20% of the credentials' lifetime)`.
             Never more than half the usable lifetime, so a refresh is not started
             on every call.
         clock: the current time in seconds since the Unix epoch (default `time.time`),
             compared with `IceCredentials.expires_at` (so "valid long enough" means
-            exactly `time_left > min_validity`); tests pass a fake one to move time.
+            exactly `time_left > min_validity`); it also times the refresh back-off.
+            Tests pass a fake one to move time.
 
     Raises:
         ValueError: `min_validity`, `max_entries` or `refresh_window` is out of range.
@@ -98,26 +121,40 @@ class IceCredentialsCache:
             None if refresh_window is None else check_seconds("refresh_window", refresh_window)
         )
         self._clock = clock
-        self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
-        self._flights: dict[_Key, asyncio.Task[IceCredentials]] = {}
+        self._entries: OrderedDict[IceCredentialsRequest, _Entry] = OrderedDict()
+        self._flights: dict[IceCredentialsRequest, asyncio.Task[IceCredentials]] = {}
         self._tasks: set[asyncio.Task[IceCredentials]] = set()
-        self._closed = client.closed
+        self._closed = False  # by close(); a closed client closes the cache too
+        self._hits = self._misses = self._joins = 0
+        self._refreshes = self._refresh_failures = self._evictions = 0
 
     def __repr__(self) -> str:
         return (
-            f"IceCredentialsCache(entries={len(self._entries)}, max_entries={self._max_entries},"
+            f"IceCredentialsCache(entries={len(self)}, max_entries={self._max_entries},"
             f" min_validity={self._min_validity}, refresh_ahead={self._refresh_ahead},"
-            f" closed={self._closed})"
+            f" closed={self.closed})"
         )
 
     def __len__(self) -> int:
-        """How many argument sets currently have credentials in the cache."""
-        return len(self._entries)
+        """How many argument sets currently have credentials the cache can serve."""
+        return 0 if self.closed else len(self._entries)
 
     @property
     def closed(self) -> bool:
         """True once the cache or its client was closed."""
         return self._closed or self._client.closed
+
+    def stats(self) -> CacheStats:
+        """A snapshot of the counters (see `CacheStats`), e.g. for a metrics endpoint."""
+        return CacheStats(
+            hits=self._hits,
+            misses=self._misses,
+            joins=self._joins,
+            refreshes=self._refreshes,
+            refresh_failures=self._refresh_failures,
+            evictions=self._evictions,
+            entries=len(self),
+        )
 
     async def get(
         self,
@@ -143,31 +180,6 @@ class IceCredentialsCache:
             TurnixError: the request failed (every caller sharing it gets the same
                 exception; errors are not cached, the next call tries again).
         """
-        key = (
-            initiator_client,
-            receiver_client,
-            room,
-            ttl,
-            fixed_region,
-            preferred_region,
-            client_ip,
-        )
-        # The hit path skips validation: only validated keys are stored, and a value of
-        # another type never equals a valid one - except int-likes (True, 300.0) for
-        # ttl, which go to validation here, as do unhashable values. After close()
-        # nothing is stored.
-        try:
-            entry = self._entries.get(key) if ttl is None or ttl.__class__ is int else None
-        except TypeError:
-            entry = None
-        if entry is not None:
-            now = self._clock()
-            if now < entry.fresh_until:
-                self._entries.move_to_end(key)
-                if now >= entry.refresh_at and key not in self._flights:
-                    self._start_flight(key, entry.request, background=True)
-                return entry.credentials
-            del self._entries[key]  # too close to expiry: never served again
         request = IceCredentialsRequest(
             initiator_client=initiator_client,
             receiver_client=receiver_client,
@@ -178,8 +190,25 @@ class IceCredentialsCache:
             client_ip=client_ip,
         )
         if self.closed:
+            self._entries.clear()  # nothing is ever served again
             raise ClientClosedError("this IceCredentialsCache (or its client) is closed")
-        flight = self._flights.get(key) or self._start_flight(key, request, background=False)
+        entry = self._entries.get(request)
+        if entry is not None:
+            now = self._clock()
+            if now < entry.fresh_until:
+                self._hits += 1
+                self._entries.move_to_end(request)
+                if now >= entry.refresh_at and request not in self._flights:
+                    self._refreshes += 1
+                    self._start_flight(request, background=True)
+                return entry.credentials
+            del self._entries[request]  # too close to expiry: never served again
+        flight = self._flights.get(request)
+        if flight is None:
+            self._misses += 1
+            flight = self._start_flight(request, background=False)
+        else:
+            self._joins += 1
         waiter: asyncio.Future[IceCredentials] = asyncio.get_running_loop().create_future()
         flight.add_done_callback(functools.partial(_relay, waiter))
         return await waiter
@@ -207,7 +236,7 @@ class IceCredentialsCache:
         Raises:
             ValueError: an argument is invalid.
         """
-        IceCredentialsRequest(  # validates, like get()
+        request = IceCredentialsRequest(
             initiator_client=initiator_client,
             receiver_client=receiver_client,
             room=room,
@@ -216,17 +245,8 @@ class IceCredentialsCache:
             preferred_region=preferred_region,
             client_ip=client_ip,
         )
-        key = (
-            initiator_client,
-            receiver_client,
-            room,
-            ttl,
-            fixed_region,
-            preferred_region,
-            client_ip,
-        )
-        self._flights.pop(key, None)
-        return self._entries.pop(key, None) is not None
+        self._flights.pop(request, None)
+        return self._entries.pop(request, None) is not None
 
     def clear(self) -> None:
         """Forget every cached credential (requests in flight are not cached either)."""
@@ -236,8 +256,9 @@ class IceCredentialsCache:
     async def close(self) -> None:
         """Stop all requests in flight and empty the cache; safe to call more than once.
 
-        Called for you when the client closes. Callers waiting on a stopped request
-        get `ClientClosedError`; later `get()` calls raise it too.
+        Not needed when the client closes: that ends the requests in flight itself.
+        Callers waiting on a stopped request get `ClientClosedError`; later `get()`
+        calls raise it too.
         """
         self._closed = True
         self.clear()
@@ -248,44 +269,53 @@ class IceCredentialsCache:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _start_flight(
-        self, key: _Key, request: IceCredentialsRequest, *, background: bool
+        self, request: IceCredentialsRequest, *, background: bool
     ) -> asyncio.Task[IceCredentials]:
-        """Start the one request for `key`; its task outlives any single caller."""
+        """Start the one request for this key; its task outlives any single caller."""
         task = asyncio.get_running_loop().create_task(self._client.request_ice_credentials(request))
-        self._flights[key] = task
+        self._flights[request] = task
         self._tasks.add(task)
-        task.add_done_callback(functools.partial(self._flight_done, key, request, background))
+        task.add_done_callback(functools.partial(self._flight_done, request, background))
         return task
 
     def _flight_done(
         self,
-        key: _Key,
         request: IceCredentialsRequest,
         background: bool,
         task: asyncio.Task[IceCredentials],
     ) -> None:
-        """Cache a success (unless invalidated meanwhile); retrieve and log a failure."""
+        """Cache a success (unless forgotten meanwhile); retrieve a failure, back off."""
         self._tasks.discard(task)
-        current = self._flights.get(key) is task
+        current = self._flights.get(request) is task
         if current:
-            del self._flights[key]
+            del self._flights[request]
         if task.cancelled():
             return
         error = task.exception()  # always retrieved: no "exception was never retrieved"
+        if not current or self.closed:  # forgotten, or ended by closing: nothing to do
+            return
         if error is None:
-            if current and not self._closed:
-                self._store(key, request, task.result())
-        elif background and not self._closed:
-            logger.warning(
-                "background refresh of ICE credentials failed (%s: %s); serving the cached"
-                " ones and retrying on the next get()",
-                type(error).__name__,
-                error,
-            )
+            self._store(request, task.result())
+        elif background:
+            self._refresh_failures += 1
+            self._back_off(request, error)
 
-    def _store(
-        self, key: _Key, request: IceCredentialsRequest, credentials: IceCredentials
-    ) -> None:
+    def _back_off(self, request: IceCredentialsRequest, error: BaseException) -> None:
+        """Push the next refresh of this key back (see _FIRST_RETRY); log the failure once."""
+        entry = self._entries.get(request)
+        if entry is None:  # too close to expiry: the callers that waited got the error
+            return
+        entry.retry_wait = min(_LONGEST_RETRY, 2 * entry.retry_wait or _FIRST_RETRY)
+        entry.refresh_at = self._clock() + entry.retry_wait
+        logger.warning(
+            "background refresh of ICE credentials failed (%s: %s); serving the cached"
+            " ones, next refresh in %g s",
+            type(error).__name__,
+            error,
+            entry.retry_wait,
+        )
+
+    def _store(self, request: IceCredentialsRequest, credentials: IceCredentials) -> None:
         """Cache `credentials` with their deadlines; evict the least recently used key."""
         now = self._clock()
         expires = credentials.expires_at.timestamp()
@@ -298,10 +328,11 @@ class IceCredentialsCache:
             if window is None:
                 window = max(self._min_validity, 0.2 * (expires - now))
             refresh_at = fresh_until - min(window, (fresh_until - now) / 2)
-        self._entries[key] = _Entry(request, credentials, fresh_until, refresh_at)
-        self._entries.move_to_end(key)
+        self._entries[request] = _Entry(credentials, fresh_until, refresh_at)
+        self._entries.move_to_end(request)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
+            self._evictions += 1
 
 
 def _relay(waiter: asyncio.Future[IceCredentials], flight: asyncio.Task[IceCredentials]) -> None:
@@ -314,14 +345,3 @@ def _relay(waiter: asyncio.Future[IceCredentials], flight: asyncio.Task[IceCrede
         waiter.set_exception(error)
     else:
         waiter.set_result(flight.result())
-
-
-def _close_hook(ref: weakref.ref[IceCredentialsCache]) -> Callable[[], Awaitable[None]]:
-    """A client close hook that does not keep the cache alive."""
-
-    async def hook() -> None:
-        cache = ref()
-        if cache is not None:
-            await cache.close()
-
-    return hook

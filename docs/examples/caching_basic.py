@@ -13,6 +13,8 @@ async def main() -> None:
         )  # same keyword arguments as get_ice_credentials
         again = await cache.get(room="lobby", ttl=300)  # served from the cache
         print(again is creds, len(cache), "cached key")
+        stats = cache.stats()  # counters since the cache was created, e.g. for metrics
+        print(f"hit ratio {stats.hits / (stats.hits + stats.misses + stats.joins):.0%}")
 
 
 if __name__ == "__main__":
