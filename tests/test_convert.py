@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -174,3 +175,25 @@ def test_request_body_has_only_the_fields_that_are_set_and_no_client_ip() -> Non
     request = IceCredentialsRequest(room="r", ttl=60, client_ip="203.0.113.5")
     assert request_body(request) == {"room": "r", "ttl": 60}
     assert request_body(IceCredentialsRequest()) == {}
+
+
+BIG_LIST = list(range(150_000))  # ~1 MB of JSON: within the response size limit
+
+
+@pytest.mark.parametrize(
+    ("verb", "data"),
+    [
+        ("ice", {"iceServers": BIG_LIST, "expiresAt": "2030-01-01T00:00:00Z"}),
+        ("ice", {"iceServers": [{"urls": BIG_LIST}], "expiresAt": "2030-01-01T00:00:00Z"}),
+        ("regions", BIG_LIST),
+    ],
+)
+def test_a_huge_malformed_body_is_refused_quickly_with_a_short_message(
+    verb: str, data: Any
+) -> None:
+    body = json.dumps(data).encode()
+    started = time.perf_counter()
+    with pytest.raises(ResponseValidationError) as info:
+        parse_regions(body) if verb == "regions" else parse_ice_credentials(body, None)
+    assert time.perf_counter() - started < 1.0  # it took 7-30 s, building one error per item
+    assert len(str(info.value)) < 300
