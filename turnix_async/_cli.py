@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from ._client import AsyncTurnix
-    from ._models import IceCredentials, Region
+    from ._models import IceCredentials, IceCredentialsJSON, Region
 
 __all__ = ["main"]
 
@@ -370,11 +370,8 @@ async def _api(call: Coroutine[Any, Any, Any]) -> Any:
         raise _Failure(EXIT_API, f"API error: {exc}") from None
 
 
-def _credentials_json(credentials: IceCredentials) -> dict[str, Any]:
-    config = credentials.to_rtc_configuration()
-    moment = credentials.expires_at.astimezone(timezone.utc)
-    config["expiresAt"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return config
+def _credentials_json(credentials: IceCredentials) -> IceCredentialsJSON:
+    return credentials.to_json()
 
 
 def _credentials_text(credentials: IceCredentials) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import os
 import platform
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
@@ -17,7 +19,7 @@ from aiohttp import hdrs
 from yarl import URL
 
 from ._auth import BearerAuth
-from ._convert import dumps, parse_ice_credentials, parse_regions, request_body
+from ._convert import ice_request_body, parse_ice_credentials, parse_regions
 from ._errors import ClientClosedError, ResponseValidationError, api_error
 from ._models import IceCredentials, IceCredentialsRequest, Region
 from ._retry import RetryPolicy, parse_retry_after, send
@@ -182,11 +184,14 @@ class AsyncTurnix:
     async def request_ice_credentials(self, request: IceCredentialsRequest) -> IceCredentials:
         """`get_ice_credentials` for an already built (and validated) request struct."""
         headers = None if request.client_ip is None else {"X-TURN-CLIENT-IP": request.client_ip}
-        session, payload = self._open_session(), request_body(request)
+        # shim until the transport sends bytes: json= wants the dict
+        session, payload = self._open_session(), json.loads(ice_request_body(request))
         response, body = await send(
             session, "POST", self._ice_url, payload, headers, self._policy, self._closing
         )
-        return parse_ice_credentials(self._checked(response, body), request.ttl)
+        ttl = min(request.ttl or 30, 100 * 365 * 86400)  # the API's default; no timedelta overflow
+        fallback = datetime.now(timezone.utc) + timedelta(seconds=ttl)
+        return parse_ice_credentials(self._checked(response, body), fallback)
 
     async def list_regions(self) -> list[Region]:
         """List the Turnix TURN regions with their online/operational state."""
@@ -216,7 +221,7 @@ class AsyncTurnix:
                 trace_configs=redacting(self._trace_configs),
                 proxy=self._proxy,
                 headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
-                json_serialize=dumps,
+                json_serialize=lambda value: json.dumps(value, separators=(",", ":")),  # shim
             )
             # aiohttp silently resends a GET once on a dropped keep-alive connection;
             # the retry loop already does that, and counts it as an attempt
