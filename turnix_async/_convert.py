@@ -139,11 +139,15 @@ def _json_object(cls: type[T], **options: Any) -> Callable[[Any, Any], T]:
 
 
 # `urls` goes as it came (one string or a list) to IceServer's own normaliser
-_ice_server_fields = _json_object(IceServer, _cattrs_prefer_attrib_converters=True)
+_ice_server_fields = make_dict_structure_fn(
+    IceServer, converter, _cattrs_prefer_attrib_converters=True
+)
 
 
 def _ice_server(value: Any, cls: Any) -> IceServer:
-    if type(value) is dict and "urls" not in value and "url" in value:
+    if type(value) is not dict:
+        raise ValueError(f"expected an object, got {type(value).__name__}")
+    if "urls" not in value and "url" in value:
         value = {**value, "urls": value["url"]}  # the legacy single-URL key
     return _ice_server_fields(value, cls)
 
@@ -169,8 +173,10 @@ converter.register_unstructure_hook(
     ),
 )
 
-_structure_ice_credentials = converter.get_structure_hook(IceCredentials)
-_structure_regions = converter.get_structure_hook(list[Region])
+_structure_ice_credentials: Callable[[Any, Any], IceCredentials] = converter.get_structure_hook(
+    IceCredentials
+)
+_structure_regions: Callable[[Any, Any], list[Region]] = converter.get_structure_hook(list[Region])
 _ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps() builds one per call
 _DECODER = json.JSONDecoder()
 
@@ -185,12 +191,12 @@ def parse_ice_credentials(body: bytes, fallback_expires_at: datetime) -> IceCred
     data = _json(body)
     if type(data) is dict and data.get("expiresAt") is None:  # the docs' sample omits it
         data["expiresAt"] = fallback_expires_at.isoformat()
-    return _structured(_structure_ice_credentials, data, IceCredentials)  # type: ignore[no-any-return]
+    return _structured(_structure_ice_credentials, data, IceCredentials)
 
 
 def parse_regions(body: bytes) -> list[Region]:
     """A 2xx body of GET /regions -> a list of Region."""
-    return _structured(_structure_regions, _json(body), list[Region])  # type: ignore[no-any-return]
+    return _structured(_structure_regions, _json(body), list[Region])
 
 
 def _json(body: bytes) -> Any:
@@ -212,7 +218,7 @@ def _json(body: bytes) -> Any:
         raise ResponseValidationError(f"response body is not valid JSON: {exc}") from None
 
 
-def _structured(structure: Callable[[Any, Any], Any], data: Any, cls: Any) -> Any:
+def _structured(structure: Callable[[Any, Any], T], data: Any, cls: Any) -> T:
     try:
         return structure(data, cls)
     except Exception as exc:
@@ -233,7 +239,7 @@ def _describe(exc: Exception) -> str:
 
 def _problem(exc: BaseException, expected: Any) -> str:
     """Our hooks' and structs' ValueErrors say what is wrong; for the rest, cattrs' words."""
-    if isinstance(exc, ValueError) and not isinstance(exc, cattrs.BaseValidationError):
+    if isinstance(exc, ValueError):
         return str(exc)[:100]
     return cattrs.v.format_exception(exc, expected)
 
