@@ -165,7 +165,7 @@ def test_expires_at_is_normalised_to_aware_utc() -> None:
     assert not naive.is_expired
 
 
-def test_request_fields_evolve_validated_and_stay_frozen() -> None:
+def test_request_fields_evolve_validated() -> None:
     fields = [field.name for field in attrs.fields(IceCredentialsRequest)]
     assert list(inspect.signature(IceCredentialsRequest).parameters) == fields
     given = ["a", "b", "c", 60, "eu-west", None, "203.0.113.7"]
@@ -175,5 +175,3 @@ def test_request_fields_evolve_validated_and_stay_frozen() -> None:
     assert attrs.evolve(request, ttl=5).ttl == 5
     with pytest.raises(ValueError, match="ttl"):
         attrs.evolve(request, ttl=0)
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        request.room = "other"  # type: ignore[misc]
