@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import inspect
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
 from turnix_async import IceCredentials, IceCredentialsRequest, IceServer
+from turnix_async._models import MAX_ITEMS
 
 
 @pytest.mark.parametrize("field", ["initiator_client", "receiver_client", "room"])
@@ -58,7 +60,14 @@ def test_request_is_frozen_and_hashable() -> None:
     request = IceCredentialsRequest(room="r", ttl=60)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         request.room = "other"  # type: ignore[misc]
-    assert hash(request) == hash(IceCredentialsRequest(room="r", ttl=60))
+    cache = {request: "cached"}  # the credentials cache keys on requests
+    assert cache[IceCredentialsRequest(room="r", ttl=60)] == "cached"
+    assert IceCredentialsRequest(room="r", ttl=61) not in cache
+
+
+def test_fixed_and_preferred_region_exclude_each_other() -> None:
+    with pytest.raises(ValueError, match="fixed_region and preferred_region"):
+        IceCredentialsRequest(fixed_region="eu-west", preferred_region="us-east")
 
 
 def _credentials(expires_in: float) -> IceCredentials:
@@ -80,6 +89,31 @@ def test_to_rtc_configuration_omits_absent_username_and_credential() -> None:
     }
 
 
+def test_to_json_adds_expires_at_in_utc_whole_seconds_with_z() -> None:
+    moment = datetime(2030, 1, 1, 14, 0, 5, 999999, tzinfo=timezone(timedelta(hours=2)))
+    creds = IceCredentials(ice_servers=[IceServer("stun:s:3478")], expires_at=moment)
+    assert creds.to_json() == {
+        "iceServers": [{"urls": ["stun:s:3478"]}],
+        "expiresAt": "2030-01-01T12:00:05Z",  # rounded down: never later than the real expiry
+    }
+
+
+def test_the_browser_dictionaries_are_typed_for_mypy() -> None:
+    api = pytest.importorskip("mypy.api")
+    snippet = """
+from turnix_async import IceCredentials
+def serve(creds: IceCredentials) -> None:
+    urls: list[str] = creds.to_rtc_configuration()["iceServers"][0]["urls"]
+    expires: str = creds.to_json()["expiresAt"]
+    creds.to_rtc_configuration()["iceServer"]
+"""
+    cache = Path(__file__).parent.parent / ".mypy_cache"  # shared with `mypy turnix_async`
+    out, _, status = api.run(["--strict", "--cache-dir", str(cache), "-c", snippet])
+    assert status == 1
+    assert out.count("error:") == 1
+    assert 'TypedDict "RTCConfiguration" has no key "iceServer"' in out
+
+
 def test_time_left_and_is_expired() -> None:
     fresh = _credentials(60)
     assert timedelta(seconds=58) < fresh.time_left <= timedelta(seconds=60)
@@ -95,9 +129,18 @@ def test_credential_is_not_shown_in_repr() -> None:
     )
 
 
-def test_ice_server_accepts_a_single_url_string() -> None:
+def test_ice_server_accepts_a_single_url_string_and_copies_a_list() -> None:
     assert IceServer("stun:s:3478").urls == ["stun:s:3478"]
-    assert IceServer(["a", "b"]).urls == ["a", "b"]
+    urls = ["a", "b"]
+    server = IceServer(urls)
+    urls.append("c")
+    assert server.urls == ["a", "b"]
+
+
+@pytest.mark.parametrize("urls", ["", [], [""], ["a", 1], None, {"a": 1}, ["a"] * (MAX_ITEMS + 1)])
+def test_ice_server_refuses_anything_but_urls(urls: Any) -> None:
+    with pytest.raises(ValueError, match="urls"):
+        IceServer(urls)
 
 
 @pytest.mark.parametrize("value", ["::1%eth0", "fe80::1%\r\nX-Evil: 1", "::1% x"])
@@ -122,15 +165,13 @@ def test_expires_at_is_normalised_to_aware_utc() -> None:
     assert not naive.is_expired
 
 
-def test_request_fields_evolve_validated_and_stay_frozen() -> None:
+def test_request_fields_evolve_validated() -> None:
     fields = [field.name for field in attrs.fields(IceCredentialsRequest)]
     assert list(inspect.signature(IceCredentialsRequest).parameters) == fields
-    given = ["a", "b", "c", 60, "eu-west", "us-east", "203.0.113.7"]
+    given = ["a", "b", "c", 60, "eu-west", None, "203.0.113.7"]
     values = dict(zip(fields, given, strict=True))
     request = IceCredentialsRequest(**values)
     assert attrs.asdict(request) == values
     assert attrs.evolve(request, ttl=5).ttl == 5
     with pytest.raises(ValueError, match="ttl"):
         attrs.evolve(request, ttl=0)
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        request.room = "other"  # type: ignore[misc]

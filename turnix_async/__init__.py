@@ -20,7 +20,15 @@ from ._errors import (
     TurnixError,
     TurnixTimeoutError,
 )
-from ._models import IceCredentials, IceCredentialsRequest, IceServer, Region
+from ._models import (
+    IceCredentials,
+    IceCredentialsJSON,
+    IceCredentialsRequest,
+    IceServer,
+    Region,
+    RTCConfiguration,
+    RTCIceServer,
+)
 from ._version import __version__
 from .cache import CacheStats, IceCredentialsCache
 
@@ -32,10 +40,13 @@ __all__ = [
     "ClientClosedError",
     "IceCredentials",
     "IceCredentialsCache",
+    "IceCredentialsJSON",
     "IceCredentialsRequest",
     "IceServer",
     "NotFoundError",
     "PermissionDeniedError",
+    "RTCConfiguration",
+    "RTCIceServer",
     "RateLimitError",
     "Region",
     "ResponseValidationError",

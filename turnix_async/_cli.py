@@ -17,7 +17,6 @@ import signal
 import sys
 import threading
 from collections.abc import Coroutine, Sequence
-from datetime import timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._config import BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV
@@ -406,15 +405,12 @@ async def _api(call: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _credentials_json(credentials: IceCredentials) -> str:
-    """The RTCConfiguration a browser takes, plus `expiresAt` (UTC, ISO 8601)."""
-    config = credentials.to_rtc_configuration()
-    moment = credentials.expires_at.astimezone(timezone.utc)
-    config["expiresAt"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return json.dumps(config, indent=2)
+    """What a web endpoint returns: the RTCConfiguration plus `expiresAt` (UTC, with Z)."""
+    return json.dumps(credentials.to_json(), indent=2)
 
 
 def _regions_json(regions: list[Region]) -> str:
     """The regions with the API's field names, as the converter writes them."""
-    from ._convert import unstructure
+    from ._convert import converter
 
-    return json.dumps(unstructure(regions), indent=2)
+    return json.dumps(converter.unstructure(regions), indent=2)

@@ -11,6 +11,7 @@ import platform
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from yarl import URL
 from ._auth import BearerAuth
 from ._budget import RetryBudget
 from ._config import DEFAULT_BASE_URL, resolve_base_url, resolve_token
-from ._convert import dumps, parse_ice_credentials, parse_regions, request_body
+from ._convert import ice_request_body, parse_ice_credentials, parse_regions
 from ._errors import (
     ClientClosedError,
     RateLimitError,
@@ -278,11 +279,10 @@ class AsyncTurnix:
         headers = _JSON_BODY
         if request.client_ip is not None:
             headers = {**_JSON_BODY, "X-TURN-CLIENT-IP": request.client_ip}
-        body = dumps(request_body(request)).encode()
         return await self._fetch(
             "ice_credentials",
-            Request("POST", self._ice_url, body, headers),
-            lambda data: parse_ice_credentials(data, request.ttl),
+            Request("POST", self._ice_url, ice_request_body(request), headers),
+            lambda data: parse_ice_credentials(data, _fallback_expiry(request.ttl)),
         )
 
     async def list_regions(self) -> list[Region]:
@@ -473,6 +473,15 @@ class _Record:
             started_at=self.started_at,
             retries=tuple(self.retries),
         )
+
+
+_DEFAULT_TTL = 30  # seconds: the API's default lifetime when no ttl is requested
+_LONGEST_TTL = 100 * 365 * 86400  # further out than this cannot matter (and cannot overflow)
+
+
+def _fallback_expiry(ttl: int | None) -> datetime:
+    """When an answer has no `expiresAt`: now + the requested ttl (or the API's 30 s)."""
+    return datetime.now(timezone.utc) + timedelta(seconds=min(ttl or _DEFAULT_TTL, _LONGEST_TTL))
 
 
 def _user_agent(app_info: Any) -> str:

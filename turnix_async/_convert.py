@@ -1,8 +1,9 @@
-"""The one cattrs converter: wire shapes (camelCase, urls forms, timestamps) <-> attrs structs.
+"""The one cattrs converter: the API's JSON bodies <-> the attrs structs.
 
-Built once at import; the structure/unstructure functions are generated once and
-reused on every call. Any malformed body becomes `ResponseValidationError` with a
-readable path; cattrs and JSON errors never leak raw.
+Every body goes through cattrs' generated functions, built once at import, with
+detailed validation: a malformed body becomes `ResponseValidationError` naming the
+path. Lists stop at their first bad item and hold at most `MAX_ITEMS`, so refusing
+even a huge malformed body is cheap and its message short.
 """
 
 from __future__ import annotations
@@ -11,107 +12,70 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from datetime import datetime, timezone
+from typing import Any, TypeVar, get_origin
 
 import cattrs
-from cattrs.cols import is_sequence, list_structure_factory
+from cattrs.errors import IterableValidationError, IterableValidationNote
+from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import ResponseValidationError
-from ._models import IceCredentials, IceCredentialsRequest, IceServer, Region
+from ._models import MAX_ITEMS, IceCredentials, IceCredentialsRequest, IceServer, Region
 
-__all__ = [
-    "dumps",
-    "parse_ice_credentials",
-    "parse_regions",
-    "request_body",
-    "structure",
-    "unstructure",
-]
-
-DEFAULT_TTL = 30  # seconds: the API's default lifetime when no ttl is requested
-_LONGEST_TTL = 100 * 365 * 86400  # a fallback expiry further out than this cannot matter
+__all__ = ["converter", "ice_request_body", "parse_ice_credentials", "parse_regions"]
 
 T = TypeVar("T")
 
 converter = cattrs.Converter()
 
-
-def _strict(kind: type[T], *accepted: type) -> Callable[[Any, Any], T]:
-    """A hook that accepts only `accepted` types: no silent str(42) or bool("false")."""
-    accepted = accepted or (kind,)
-
-    def hook(value: Any, _: Any) -> T:
-        if (type(value) is bool and kind is not bool) or not isinstance(value, accepted):
-            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
-        return kind(value)  # type: ignore[call-arg]
-
-    return hook
+# The hooks below refuse loose types (no silent str(42) or bool("false")) and say what
+# they expected in a few words: `_problem` shows a ValueError's own message.
 
 
-def _strict_list(list_type: Any, conv: cattrs.BaseConverter) -> Callable[[Any, Any], list[Any]]:
-    """Lists must be JSON arrays: cattrs alone would turn `{}` into `[]`."""
-    structure_items = list_structure_factory(list_type, conv)
-
-    def hook(value: Any, cls: Any) -> list[Any]:
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        items: list[Any] = structure_items(value, cls)
-        return items
-
-    return hook
+def _str(value: Any, _: Any) -> str:
+    if type(value) is str:
+        return value
+    raise ValueError(f"expected a string, got {type(value).__name__}")
 
 
-converter.register_structure_hook_factory(is_sequence, _strict_list)
-converter.register_structure_hook(str, _strict(str))
-converter.register_structure_hook(bool, _strict(bool))
-converter.register_structure_hook(int, _strict(int))
-converter.register_structure_hook(float, _strict(float, int, float))
+def _optional_str(value: Any, _: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise ValueError(f"expected a string or null, got {type(value).__name__}")
 
 
-def _urls(value: Any, _: Any) -> list[str]:
-    """`urls` may be one string or a list of strings; never split a string into letters."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise ValueError("expected a URL string or a non-empty list of URL strings")
-    if not all(isinstance(url, str) and url for url in value):
-        raise ValueError("every URL must be a non-empty string")
-    return list(value)
+def _bool(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise ValueError(f"expected true or false, got {type(value).__name__}")
 
 
-_FRACTION = re.compile(r"\.(\d+)")
+def _float(value: Any, _: Any) -> float:
+    if type(value) is float or type(value) is int:
+        return float(value)
+    raise ValueError(f"expected a number, got {type(value).__name__}")
 
 
 def _timestamp(value: Any, _: Any) -> datetime:
-    """ISO-8601 (with `Z` or an offset; naive means UTC) or Unix seconds -> aware UTC."""
-    if type(value) is str:
-        parsed = _iso8601(value)
-    elif isinstance(value, datetime):  # a default filled in before structuring
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, timezone.utc)
-    elif isinstance(value, str):
-        parsed = _iso8601(str(value))
-    else:
-        raise TypeError(f"expected an ISO-8601 timestamp, got {type(value).__name__}")
-    if parsed.tzinfo is timezone.utc:  # the usual "...Z"
-        return parsed
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    """ISO-8601 text or Unix seconds; the struct takes it to aware UTC (naive means UTC)."""
+    try:
+        if type(value) is str:
+            return _iso8601(value)
+        if type(value) is int or type(value) is float:
+            return datetime.fromtimestamp(value, timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise ValueError("expected an ISO-8601 timestamp or Unix seconds")
 
 
 if sys.version_info >= (3, 11):
 
     def _iso8601(text: str) -> datetime:
-        try:
-            return datetime.fromisoformat(text)  # the usual "2030-06-04T12:00:30Z"
-        except ValueError:
-            return datetime.fromisoformat(text.strip())
+        return datetime.fromisoformat(text.strip())  # "2030-06-04T12:00:30Z", offsets, fractions
 
 else:  # pragma: no cover - 3.10: no trailing Z, only 3 or 6 fraction digits
+    _FRACTION = re.compile(r"\.(\d+)")
 
     def _iso8601(text: str) -> datetime:
         text = text.strip()
@@ -122,216 +86,163 @@ else:  # pragma: no cover - 3.10: no trailing Z, only 3 or 6 fraction digits
         )
 
 
-_structure_ice_server = make_dict_structure_fn(
-    IceServer, converter, urls=override(struct_hook=_urls)
+def _is_list(kind: Any) -> bool:
+    return get_origin(kind) is list
+
+
+def _bounded_list(list_type: Any, conv: cattrs.BaseConverter) -> Callable[[Any, Any], list[Any]]:
+    """A JSON array of at most MAX_ITEMS, structured item by item up to the first bad one.
+
+    cattrs' own list hook collects one error per bad item: for 150k of them that is
+    seconds of work and gigabytes of memory. One error says enough.
+    """
+    item_type = list_type.__args__[0]
+    structure_item = conv.get_structure_hook(item_type)
+
+    def structure(value: Any, _: Any) -> list[Any]:
+        if type(value) is not list:
+            raise ValueError(f"expected an array, got {type(value).__name__}")
+        if len(value) > MAX_ITEMS:
+            raise ValueError(f"expected at most {MAX_ITEMS} items, got {len(value)}")
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(structure_item(item, item_type))
+            except Exception as exc:
+                note = IterableValidationNote(f"@ index {index}", index, item_type)
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+                raise IterableValidationError("While structuring", [exc], list_type) from None
+        return items
+
+    return structure
+
+
+converter.register_structure_hook(str, _str)
+converter.register_structure_hook_func(lambda kind: kind == str | None, _optional_str)
+converter.register_structure_hook(bool, _bool)
+converter.register_structure_hook(float, _float)
+converter.register_structure_hook(datetime, _timestamp)
+converter.register_structure_hook_factory(_is_list, _bounded_list)
+
+
+def _json_object(cls: type[T], **options: Any) -> Callable[[Any, Any], T]:
+    """cattrs' generated function for `cls`, behind one check that the value is an object."""
+    structure = make_dict_structure_fn(cls, converter, **options)
+
+    def hook(value: Any, _: Any) -> T:
+        if type(value) is not dict:
+            raise ValueError(f"expected an object, got {type(value).__name__}")
+        return structure(value, cls)
+
+    return hook
+
+
+# `urls` goes as it came (one string or a list) to IceServer's own normaliser
+_ice_server_fields = make_dict_structure_fn(
+    IceServer, converter, _cattrs_prefer_attrib_converters=True
 )
 
 
 def _ice_server(value: Any, cls: Any) -> IceServer:
-    if isinstance(value, dict) and "urls" not in value and "url" in value:
+    if type(value) is not dict:
+        raise ValueError(f"expected an object, got {type(value).__name__}")
+    if "urls" not in value and "url" in value:
         value = {**value, "urls": value["url"]}  # the legacy single-URL key
-    return _structure_ice_server(value, cls)
+    return _ice_server_fields(value, cls)
 
 
+_WIRE_NAMES = {"ice_servers": "iceServers", "expires_at": "expiresAt"}
 converter.register_structure_hook(IceServer, _ice_server)
-converter.register_structure_hook(datetime, _timestamp)
-_structure_ice_credentials = make_dict_structure_fn(
+converter.register_structure_hook(
     IceCredentials,
-    converter,
-    ice_servers=override(rename="iceServers"),
-    expires_at=override(rename="expiresAt"),
+    _json_object(
+        IceCredentials, **{field: override(rename=key) for field, key in _WIRE_NAMES.items()}
+    ),
 )
-
-
-def _ice_credentials(value: Any, cls: Any) -> IceCredentials:
-    """The documented shape, built directly: this runs on every call, so it is the hot path.
-
-    Anything else (the legacy `url` key, a wrong type, a bad timestamp) goes through
-    the generated function, which gives the same result or the error naming the path.
-    A property test checks that both agree on arbitrary JSON.
-    """
-    servers = value.get("iceServers") if type(value) is dict else None
-    if type(servers) is not list:
-        return _structure_ice_credentials(value, cls)
-    built = []
-    for server in servers:
-        if type(server) is not dict:
-            return _structure_ice_credentials(value, cls)
-        urls = server.get("urls")
-        username = server.get("username")
-        credential = server.get("credential")
-        if type(urls) is str and urls:
-            urls = [urls]
-        elif type(urls) is list and urls and _all_urls(urls):
-            urls = urls[:]  # never share the caller's list
-        else:
-            return _structure_ice_credentials(value, cls)
-        if (username is not None and type(username) is not str) or (
-            credential is not None and type(credential) is not str
-        ):
-            return _structure_ice_credentials(value, cls)
-        built.append(_checked_ice_server(urls, username, credential))
-    try:
-        expires_at = _timestamp(value.get("expiresAt"), datetime)
-    except Exception:  # let the generated function report it, with its path
-        return _structure_ice_credentials(value, cls)
-    return _checked_ice_credentials(built, expires_at)
-
-
-# A frozen attrs __init__ stores each field through object.__setattr__, the slow
-# generic path. For values the hook above has already checked (urls a fresh list of
-# strings, expires_at aware UTC), the slots are filled directly: 40 % cheaper, and
-# the property tests compare the results with the generated path's.
-_new = object.__new__
-_set_urls = IceServer.__dict__["urls"].__set__
-_set_username = IceServer.__dict__["username"].__set__
-_set_credential = IceServer.__dict__["credential"].__set__
-_set_ice_servers = IceCredentials.__dict__["ice_servers"].__set__
-_set_expires_at = IceCredentials.__dict__["expires_at"].__set__
-
-
-def _checked_ice_server(urls: list[str], username: str | None, credential: str | None) -> IceServer:
-    server: IceServer = _new(IceServer)
-    _set_urls(server, urls)
-    _set_username(server, username)
-    _set_credential(server, credential)
-    return server
-
-
-def _checked_ice_credentials(servers: list[IceServer], expires_at: datetime) -> IceCredentials:
-    credentials: IceCredentials = _new(IceCredentials)
-    _set_ice_servers(credentials, servers)
-    _set_expires_at(credentials, expires_at)
-    return credentials
-
-
-def _all_urls(urls: list[Any]) -> bool:
-    for url in urls:  # noqa: SIM110 - a plain loop: all() over a generator costs more here
-        if type(url) is not str or not url:
-            return False
-    return True
-
-
-converter.register_structure_hook(IceCredentials, _ice_credentials)
-converter.register_unstructure_hook(IceServer, lambda server: server.to_dict())
-converter.register_unstructure_hook(datetime, lambda moment: moment.isoformat())
+converter.register_structure_hook(Region, _json_object(Region))
+# request fields are JSON values already: the generated code then reads them inline
+converter.register_unstructure_hook_func(lambda kind: kind in (str | None, int | None), identity)
 converter.register_unstructure_hook(
-    IceCredentials,
+    IceCredentialsRequest,
     make_dict_unstructure_fn(
-        IceCredentials,
+        IceCredentialsRequest,
         converter,
-        ice_servers=override(rename="iceServers"),
-        expires_at=override(rename="expiresAt"),
+        _cattrs_omit_if_default=True,  # only the fields that are set
+        client_ip=override(omit=True),  # it travels in the X-TURN-CLIENT-IP header
     ),
 )
 
-
-def _request_body(request: IceCredentialsRequest) -> dict[str, Any]:
-    """Only the fields that are set; runs on every call, so written out (2x the generated)."""
-    body: dict[str, Any] = {}
-    if request.initiator_client is not None:
-        body["initiator_client"] = request.initiator_client
-    if request.receiver_client is not None:
-        body["receiver_client"] = request.receiver_client
-    if request.room is not None:
-        body["room"] = request.room
-    if request.ttl is not None:
-        body["ttl"] = request.ttl
-    if request.fixed_region is not None:
-        body["fixed_region"] = request.fixed_region
-    if request.preferred_region is not None:
-        body["preferred_region"] = request.preferred_region
-    return body  # not client_ip: it travels in the X-TURN-CLIENT-IP header instead
-
-
-converter.register_unstructure_hook(IceCredentialsRequest, _request_body)
-
-structure = converter.structure
-unstructure = converter.unstructure
-
-
-def request_body(request: IceCredentialsRequest) -> dict[str, Any]:
-    """The JSON object for POST /credentials/ice: only the fields that are set."""
-    return _request_body(request)
-
-
-def _no_default(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-# json.dumps() builds a new encoder on every call; request bodies are flat dicts of our
-# own making (no cycles to check), so one C encoder is built once and reused
-_encode = (
-    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, _no_default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
-    )
-    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
-    else None
+_structure_ice_credentials: Callable[[Any, Any], IceCredentials] = converter.get_structure_hook(
+    IceCredentials
 )
-_ENCODER = json.JSONEncoder(separators=(",", ":"))  # where the C encoder is missing
+_structure_regions: Callable[[Any, Any], list[Region]] = converter.get_structure_hook(list[Region])
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps() builds one per call
+_DECODER = json.JSONDecoder()
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON, as the session serializes request bodies."""
-    if _encode is None or not isinstance(value, dict):
-        return _ENCODER.encode(value)
-    return "".join(_encode(value, 0))
+def ice_request_body(request: IceCredentialsRequest) -> bytes:
+    """The JSON body of POST /credentials/ice: only the fields that are set, no client_ip."""
+    return _ENCODER.encode(converter.unstructure(request)).encode()
 
 
-def parse_ice_credentials(body: bytes, requested_ttl: int | None) -> IceCredentials:
-    """A 2xx body -> IceCredentials; a missing `expiresAt` means now + the requested ttl."""
+def parse_ice_credentials(body: bytes, fallback_expires_at: datetime) -> IceCredentials:
+    """A 2xx body -> IceCredentials; without `expiresAt` they expire at `fallback_expires_at`."""
     data = _json(body)
-    if isinstance(data, dict) and data.get("expiresAt") is None:
-        ttl = min(requested_ttl or DEFAULT_TTL, _LONGEST_TTL)
-        data["expiresAt"] = datetime.now(timezone.utc) + timedelta(seconds=ttl)
-    try:
-        return _ice_credentials(data, IceCredentials)
-    except Exception as exc:
-        raise ResponseValidationError(_describe(exc)) from None
+    if type(data) is dict and data.get("expiresAt") is None:  # the docs' sample omits it
+        data["expiresAt"] = fallback_expires_at.isoformat()
+    return _structured(_structure_ice_credentials, data, IceCredentials)
 
 
 def parse_regions(body: bytes) -> list[Region]:
     """A 2xx body of GET /regions -> a list of Region."""
-    regions: list[Region] = _structured(_json(body), list[Region])
-    return regions
-
-
-_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends up in
-_JSON_SPACE = " \t\n\r"
+    return _structured(_structure_regions, _json(body), list[Region])
 
 
 def _json(body: bytes) -> Any:
-    """Parse a JSON body (UTF-8 only, as JSON on the wire must be; a BOM is allowed).
+    """Parse a JSON body: UTF-8 only, as JSON on the wire must be; a BOM is allowed.
 
-    The usual body goes straight to the C scanner, skipping json.loads' encoding
-    sniffing and regex passes; anything unusual or invalid goes through json.loads.
+    raw_decode() alone skips json.loads()' two whitespace regex passes for the usual
+    compact body; whatever it does not take whole, json.loads() decides.
     """
     try:
-        text = body.decode()
-        value, end = _scan(text, 0)
-        if end == len(text) or not text[end:].strip(_JSON_SPACE):
-            return value
-    except (ValueError, StopIteration, RecursionError):
-        pass  # leading whitespace, a BOM, or not JSON: json.loads tells which
-    try:
-        return json.loads(body.decode("utf-8-sig"))
+        text = body.decode().removeprefix("\ufeff")  # 10x cheaper than decode("utf-8-sig")
+        try:
+            value, end = _DECODER.raw_decode(text)
+            if end == len(text) or not text[end:].strip(" \t\n\r"):
+                return value
+        except (ValueError, RecursionError):
+            pass  # leading whitespace, or not JSON: json.loads() says which
+        return json.loads(text)
     except (ValueError, RecursionError) as exc:  # ValueError includes UnicodeDecodeError
         raise ResponseValidationError(f"response body is not valid JSON: {exc}") from None
 
 
-def _structured(data: Any, cls: Any) -> Any:
+def _structured(structure: Callable[[Any, Any], T], data: Any, cls: Any) -> T:
     try:
-        return converter.structure(data, cls)
+        return structure(data, cls)
     except Exception as exc:
         raise ResponseValidationError(_describe(exc)) from None
 
 
+_SHOWN_PROBLEMS = 3
+_MESSAGE_LIMIT = 300
+
+
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
-        problems = [
-            problem.replace(".ice_servers", ".iceServers").replace(".expires_at", ".expiresAt")
-            for problem in cattrs.transform_error(exc, path="response")
-        ]
-        shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
-        return f"response does not match the documented shape: {shown}"
-    return f"response does not match the documented shape: {exc} @ response"
+    problems = cattrs.transform_error(exc, path="response", format_exception=_problem)
+    for field, key in _WIRE_NAMES.items():
+        problems = [problem.replace(f".{field}", f".{key}") for problem in problems]
+    shown = "; ".join(problems[:_SHOWN_PROBLEMS])
+    return _shape(shown + (" ..." if len(problems) > _SHOWN_PROBLEMS else ""))
+
+
+def _problem(exc: BaseException, expected: Any) -> str:
+    """Our hooks' and structs' ValueErrors say what is wrong; for the rest, cattrs' words."""
+    if isinstance(exc, ValueError):
+        return str(exc)[:100]
+    return cattrs.v.format_exception(exc, expected)
+
+
+def _shape(problems: str) -> str:
+    text = f"response does not match the documented shape: {problems}"
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 3] + "..."

@@ -1,6 +1,7 @@
 """The data the SDK sends and returns: frozen attrs classes, validated at construction.
 
-They know nothing about JSON; `_convert` maps them to and from the wire.
+The TypedDicts are the dictionaries a browser gets (`RTCConfiguration`); `_convert`
+maps the classes to and from the API's wire format.
 """
 
 from __future__ import annotations
@@ -8,14 +9,25 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 import attrs
 
 if TYPE_CHECKING:
-    from aiortc import RTCConfiguration
+    import aiortc
 
-__all__ = ["IceCredentials", "IceCredentialsRequest", "IceServer", "Region"]
+__all__ = [
+    "MAX_ITEMS",
+    "IceCredentials",
+    "IceCredentialsJSON",
+    "IceCredentialsRequest",
+    "IceServer",
+    "RTCConfiguration",
+    "RTCIceServer",
+    "Region",
+]
+
+MAX_ITEMS = 256  # the most URLs per ICE server (and, checked by _convert, items per response list)
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
@@ -90,26 +102,67 @@ class IceCredentialsRequest:
             _slug("preferred_region", self.preferred_region)
         if self.client_ip is not None:
             _ip("client_ip", self.client_ip)
+        if self.fixed_region is not None and self.preferred_region is not None:
+            raise ValueError(
+                "fixed_region and preferred_region exclude each other: a fixed region"
+                " leaves nothing to prefer"
+            )
+
+
+_BAD_URLS = f"urls must be a URL string or a list of 1-{MAX_ITEMS} URL strings"
 
 
 def _url_list(urls: str | list[str]) -> list[str]:
-    return [urls] if isinstance(urls, str) else list(urls)
+    """The one `urls` normaliser (W3C RTCIceServer): one URL string or a list of them."""
+    if isinstance(urls, str):
+        listed = [urls]
+    elif isinstance(urls, (list, tuple)) and 0 < len(urls) <= MAX_ITEMS:
+        listed = list(urls)  # never share the caller's list
+    else:
+        raise ValueError(_BAD_URLS)
+    for url in listed:  # a plain loop: it runs for every server of every response
+        if not isinstance(url, str) or not url:
+            raise ValueError(_BAD_URLS)
+    return listed
+
+
+class _RTCIceServerAuth(TypedDict, total=False):
+    username: str
+    credential: str
+
+
+class RTCIceServer(_RTCIceServerAuth):
+    """The W3C `RTCIceServer` dictionary; STUN entries have no username or credential."""
+
+    urls: list[str]
+
+
+class RTCConfiguration(TypedDict):
+    """What `new RTCPeerConnection(config)` takes: `{"iceServers": [...]}`."""
+
+    iceServers: list[RTCIceServer]
+
+
+class IceCredentialsJSON(RTCConfiguration):
+    """`RTCConfiguration` plus `expiresAt` (`"2030-01-01T00:00:00Z"`), for a web endpoint."""
+
+    expiresAt: str
 
 
 @attrs.frozen
 class IceServer:
     """One entry of `iceServers`: STUN entries have no username or credential.
 
-    `urls` may be given as one string or a list; it is always stored as a list.
+    `urls` may be given as one string or a list (of at most 256); it is stored as a list.
     """
 
     urls: list[str] = attrs.field(converter=_url_list)
     username: str | None = None
     credential: str | None = attrs.field(default=None, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RTCIceServer:
         """The W3C `RTCIceServer` dictionary, with absent username/credential omitted."""
-        entry: dict[str, Any] = {"urls": list(self.urls)}
+        entry: RTCIceServer = {"urls": list(self.urls)}
         if self.username is not None:
             entry["username"] = self.username
         if self.credential is not None:
@@ -141,11 +194,22 @@ class IceCredentials:
         """True once `expires_at` has passed."""
         return datetime.now(timezone.utc) >= self.expires_at
 
-    def to_rtc_configuration(self) -> dict[str, Any]:
+    def to_rtc_configuration(self) -> RTCConfiguration:
         """JSON-ready `{"iceServers": [...]}` for `new RTCPeerConnection(config)` in browsers."""
         return {"iceServers": [server.to_dict() for server in self.ice_servers]}
 
-    def to_aiortc(self, *, relay_only: bool = False) -> RTCConfiguration:
+    def to_json(self) -> IceCredentialsJSON:
+        """JSON-ready `{"iceServers": [...], "expiresAt": "2030-01-01T00:00:00Z"}` for the web.
+
+        `expiresAt` is UTC with `Z`, in whole seconds rounded down: never later than
+        the real expiry, and what every JavaScript `Date` parses.
+        """
+        return {
+            "iceServers": [server.to_dict() for server in self.ice_servers],
+            "expiresAt": self.expires_at.replace(microsecond=0, tzinfo=None).isoformat() + "Z",
+        }
+
+    def to_aiortc(self, *, relay_only: bool = False) -> aiortc.RTCConfiguration:
         """An `aiortc.RTCConfiguration` (needs `pip install turnix-async[aiortc]`).
 
         `relay_only=True` forces traffic through TURN (`iceTransportPolicy="relay"`).
