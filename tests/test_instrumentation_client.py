@@ -257,7 +257,6 @@ async def test_custom_hook_example_tallies_outcomes_and_retries(
     assert turnix_server.api_token not in output
 
 
-@pytest.mark.xfail(strict=True, reason="IceCredentialsCache.stats() not merged yet")
 async def test_cache_stats_example_exports_the_counters(turnix_server: FakeTurnixServer) -> None:
     registry = CollectorRegistry()
     async with AsyncTurnix(turnix_server.api_token, base_url=turnix_server.base_url) as turnix:
