@@ -13,7 +13,6 @@ import gc
 import inspect
 import logging
 import time
-import types
 import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -30,7 +29,6 @@ from turnix_async import (
     ServerError,
 )
 from turnix_async.testing import FakeTurnixServer
-from turnix_async.testing import _server as fake_server_module
 
 ICE_PATH = "/api/v1/credentials/ice"
 
@@ -87,17 +85,20 @@ def left(credentials: IceCredentials, clock: FakeClock) -> float:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """The cache's clock; the local server mints `expiresAt` from it too.
+def clock() -> FakeClock:
+    """The cache's clock; the local server mints `expiresAt` from it too (see turnix_server)."""
+    return FakeClock()
 
-    Without this, credentials fetched after `advance()` would look almost expired,
+
+@pytest.fixture
+async def turnix_server(clock: FakeClock) -> AsyncIterator[FakeTurnixServer]:
+    """The local server on the shared clock.
+
+    Without it, credentials fetched after `advance()` would look almost expired,
     because the server would compute their expiry from the real time.
     """
-    clock = FakeClock()
-    monkeypatch.setattr(
-        fake_server_module, "time", types.SimpleNamespace(time=clock, monotonic=time.monotonic)
-    )
-    return clock
+    async with FakeTurnixServer(clock=clock) as server:
+        yield server
 
 
 @pytest.fixture
