@@ -19,11 +19,11 @@ async def test_sync_and_async_handlers_answer_and_every_request_is_recorded() ->
     async def later(request: Request) -> Reply:
         return Reply(201, {"X-Request-Id": "req_1"})
 
-    transport: Transport = MockTransport(by_path)
+    mock = MockTransport(by_path)
+    transport: Transport = mock  # mypy checks that it implements the protocol
     assert (await transport.send(REGIONS, timeout=1.0, wait_limit=None)).body == b"[]"
     assert (await transport.send(ICE, timeout=1.0, wait_limit=None)).status == 503
-    assert isinstance(transport, MockTransport)
-    assert transport.requests == [REGIONS, ICE]
+    assert mock.requests == [REGIONS, ICE]
     reply = await MockTransport(later).send(ICE, timeout=1.0, wait_limit=0.5)
     assert (reply.status, reply.request_id) == (201, "req_1")
 

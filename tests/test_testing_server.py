@@ -356,10 +356,22 @@ async def test_unknown_path_and_wrong_method_answer_json(
 # -- regions ------------------------------------------------------------------------
 
 
-async def test_default_regions(turnix_client: AsyncTurnix) -> None:
-    regions = await turnix_client.list_regions()
-    assert regions == list(DEFAULT_REGIONS)
-    assert {"eu-central", "us-east", "ap-southeast"} <= {region.slug for region in regions}
+async def test_default_regions_on_the_wire_with_the_api_field_names(
+    turnix_server: FakeTurnixServer, turnix_client: AsyncTurnix, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{turnix_server.base_url}/regions", headers=_auth(turnix_server)) as r:
+        first, *_ = await r.json()
+    assert first == {
+        "slug": "eu-central",
+        "nat2": "DE",
+        "city": "Frankfurt",
+        "name": "Europe Central",
+        "lat": 50.1109,
+        "lon": 8.6821,
+        "is_online": True,
+        "is_operational": True,
+    }
+    assert await turnix_client.list_regions() == list(DEFAULT_REGIONS)
 
 
 @pytest.mark.turnix_server(regions=OFFLINE_REGIONS)
