@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import math
 import runpy
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -115,22 +116,28 @@ async def test_a_wildcard_host_gives_a_loopback_base_url() -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "error", "message"),
     [
-        ({"port": -1}, "port"),
-        ({"api_token": "has space"}, "token"),
-        ({"turn_urls": ["http://x"]}, "turn_urls"),
-        ({"stun_urls": []}, "stun_urls"),
-        ({"rate_limit": (0, 1)}, "rate_limit"),
-        ({"rate_limit": 5}, "rate_limit"),
-        ({"turn_secret": ""}, "turn_secret"),
-        ({"api_token": ""}, "token"),
-        ({"regions": [{"slug": "eu"}]}, "Region"),
-        ({"regions": [DEFAULT_REGIONS[0], DEFAULT_REGIONS[0]]}, "distinct"),
+        ({"port": -1}, ValueError, "port"),
+        ({"api_token": "has space"}, ValueError, "token"),
+        ({"api_token": ""}, ValueError, "token"),
+        ({"turn_urls": ["http://x"]}, ValueError, "turn_urls"),
+        ({"stun_urls": []}, ValueError, "stun_urls"),
+        ({"rate_limit": (0, 1)}, ValueError, "rate_limit"),
+        ({"rate_limit": 5}, ValueError, "rate_limit"),
+        ({"rate_limit": (1, math.nan)}, ValueError, "rate_limit"),  # was accepted
+        ({"rate_limit": (1, math.inf)}, ValueError, "rate_limit"),
+        ({"turn_secret": ""}, ValueError, "turn_secret"),
+        ({"turn_secret": 123}, TypeError, "turn_secret"),  # was accepted, failed per request
+        ({"clock": 1700000000.0}, TypeError, "clock"),
+        ({"regions": [{"slug": "eu"}]}, ValueError, "Region"),
+        ({"regions": [DEFAULT_REGIONS[0], DEFAULT_REGIONS[0]]}, ValueError, "distinct"),
     ],
 )
-def test_constructor_rejects_bad_options(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_constructor_rejects_bad_options(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
         FakeTurnixServer(**options)
 
 
@@ -561,19 +568,30 @@ async def test_faults_queue_in_order_one_per_request(
 
 
 @pytest.mark.parametrize(
-    ("call", "message"),
+    ("call", "error", "message"),
     [
-        (lambda s: s.fail_next(0), "n must"),
-        (lambda s: s.fail_next(status=200), "status"),
-        (lambda s: s.reset_next(-1), "n must"),
-        (lambda s: s.delay_next(-1), "seconds"),
-        (lambda s: s.fail_next(retry_after=-1), "retry_after"),
-        (lambda s: s.fail_next(retry_after=[1]), "retry_after"),
+        (lambda s: s.fail_next(0), ValueError, "n must"),
+        (lambda s: s.fail_next(10**9), ValueError, "n must"),  # was a billion-entry list
+        (lambda s: s.reset_next(-1), ValueError, "n must"),
+        (lambda s: s.hold_next(0), ValueError, "n must"),
+        (lambda s: s.fail_next(status=200), ValueError, "status"),
+        (lambda s: s.delay_next(-1), ValueError, "seconds"),
+        (lambda s: s.delay_next(math.nan), ValueError, "seconds"),  # waited forever
+        (lambda s: s.delay_next(math.inf), ValueError, "seconds"),
+        (lambda s: s.fail_next(retry_after=-1), ValueError, "retry_after"),
+        (lambda s: s.fail_next(retry_after=[1]), ValueError, "retry_after"),
+        (lambda s: s.fail_next(retry_after="1\r\nSet-Cookie: x=1"), ValueError, "retry_after"),
+        (lambda s: s.fail_next(body={"when": object()}), TypeError, "body"),  # failed later
+        (lambda s: s.fail_next(body=object()), TypeError, "body"),
     ],
 )
-def test_fault_arguments_are_checked(call: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        call(FakeTurnixServer())
+def test_fault_arguments_are_checked_at_the_call(
+    call: Any, error: type[Exception], message: str
+) -> None:
+    server = FakeTurnixServer()
+    with pytest.raises(error, match=message):
+        call(server)
+    assert server.pending_faults == 0
 
 
 async def test_rate_limit_answers_429_until_the_clock_frees_a_slot(
