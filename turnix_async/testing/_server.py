@@ -24,7 +24,16 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._models import Region
 from . import _rules
-from ._faults import Fault, FaultQueue, Hold, RateLimit, check_rate_limit, check_seconds, failure
+from ._faults import (
+    Fault,
+    FaultQueue,
+    Hold,
+    RateLimit,
+    check_count,
+    check_rate_limit,
+    check_seconds,
+    failure,
+)
 from ._rules import DEFAULT_REGIONS, Refusal
 
 __all__ = ["DEFAULT_REGIONS", "FakeTurnixServer", "Hold", "RecordedRequest"]
@@ -345,7 +354,7 @@ class FakeTurnixServer:
         Raises:
             ValueError: n not in 1-10000.
         """
-        hold = Hold(n)
+        hold = Hold(check_count(n))
         self._faults.add(Fault("hold", hold=hold), n)
         self._holds.append(hold)
         return hold
