@@ -81,6 +81,8 @@ def test_every_example_is_in_a_page_and_executed() -> None:
 # examples other modules' tests execute (the module that runs each is named)
 EXTRA_EXECUTED: dict[str, str] = {
     "testing_pytest.py": "tests/test_plugin.py",
+    "testing_fastapi.py": "tests/test_plugin.py",
+    "testing_aiohttp.py": "tests/test_plugin.py",
     "testing_server.py": "tests/test_testing_server.py",
     "monitoring_prometheus.py": "tests/test_instrumentation_client.py",
     "monitoring_opentelemetry.py": "tests/test_instrumentation_client.py",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
+import math
 import runpy
-import time
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from turnix_async.testing import DEFAULT_REGIONS, FakeTurnixServer, RecordedRequ
 
 DOCS_EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "testing_server.py"
 SECRET = "coturn-static-auth-secret"
+NOW = 1_700_000_000
 COTURN_URLS = ["turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp"]
 OFFLINE_REGIONS = [
     Region("eu-central", "DE", "Frankfurt", "Europe Central", 50.1, 8.7, False, True),
@@ -49,6 +51,15 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 def _auth(server: FakeTurnixServer, token: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token or server.api_token}"}
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run until `condition()` holds (a bounded wait, not a fixed sleep)."""
+    for _ in range(5000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the condition never held")
 
 
 async def _post_ice(
@@ -105,36 +116,29 @@ async def test_a_wildcard_host_gives_a_loopback_base_url() -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "error", "message"),
     [
-        ({"port": -1}, "port"),
-        ({"api_token": "has space"}, "token"),
-        ({"turn_urls": ["http://x"]}, "turn_urls"),
-        ({"stun_urls": []}, "stun_urls"),
-        ({"rate_limit": (0, 1)}, "rate_limit"),
-        ({"rate_limit": 5}, "rate_limit"),
-        ({"turn_secret": ""}, "turn_secret"),
-        ({"api_token": ""}, "token"),
-        ({"regions": [{"slug": "eu"}]}, "Region"),
-        ({"regions": [DEFAULT_REGIONS[0], DEFAULT_REGIONS[0]]}, "distinct"),
+        ({"port": -1}, ValueError, "port"),
+        ({"api_token": "has space"}, ValueError, "token"),
+        ({"api_token": ""}, ValueError, "token"),
+        ({"turn_urls": ["http://x"]}, ValueError, "turn_urls"),
+        ({"stun_urls": []}, ValueError, "stun_urls"),
+        ({"rate_limit": (0, 1)}, ValueError, "rate_limit"),
+        ({"rate_limit": 5}, ValueError, "rate_limit"),
+        ({"rate_limit": (1, math.nan)}, ValueError, "rate_limit"),  # was accepted
+        ({"rate_limit": (1, math.inf)}, ValueError, "rate_limit"),
+        ({"turn_secret": ""}, ValueError, "turn_secret"),
+        ({"turn_secret": 123}, TypeError, "turn_secret"),  # was accepted, failed per request
+        ({"clock": 1700000000.0}, TypeError, "clock"),
+        ({"regions": [{"slug": "eu"}]}, ValueError, "Region"),
+        ({"regions": [DEFAULT_REGIONS[0], DEFAULT_REGIONS[0]]}, ValueError, "distinct"),
     ],
 )
-def test_constructor_rejects_bad_options(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_constructor_rejects_bad_options(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
         FakeTurnixServer(**options)
-
-
-async def test_close_ends_a_pending_delay_at_once(http: aiohttp.ClientSession) -> None:
-    server = FakeTurnixServer()
-    await server.start()
-    server.delay_next(30)
-    request = asyncio.ensure_future(http.get(f"{server.base_url}/regions", headers=_auth(server)))
-    await asyncio.sleep(0.05)
-    started = time.monotonic()
-    await server.close()
-    assert time.monotonic() - started < 2
-    response = await request  # answered (or cut) at shutdown, not after 30 s
-    response.release()
 
 
 # -- authentication -----------------------------------------------------------------
@@ -240,6 +244,7 @@ async def test_json_body_with_every_field(
     assert recorded.headers["X-TURN-CLIENT-IP"] == "203.0.113.7"
 
 
+@pytest.mark.turnix_server(clock=lambda: 1_700_000_000.25)
 async def test_form_encoded_body_like_the_curl_examples(
     turnix_server: FakeTurnixServer, http: aiohttp.ClientSession
 ) -> None:
@@ -247,25 +252,13 @@ async def test_form_encoded_body_like_the_curl_examples(
         http, turnix_server, data={"room": "demo", "ttl": "120", "fixed_region": "us-west"}
     )
     assert status == 200
-    expires = datetime.fromisoformat(body["expiresAt"].replace("Z", "+00:00"))
-    left = expires - datetime.now(timezone.utc)
-    assert timedelta(seconds=119) <= left <= timedelta(seconds=121)
+    assert body["expiresAt"] == "2023-11-14T22:15:21Z"  # ceil(clock) + 120 s
     assert body["iceServers"][1]["urls"][0].startswith("turn:us-west.")
     assert turnix_server.requests[-1].json == {
         "room": "demo",
         "ttl": "120",
         "fixed_region": "us-west",
     }
-
-
-async def test_multipart_form_body(
-    turnix_server: FakeTurnixServer, http: aiohttp.ClientSession
-) -> None:
-    form = aiohttp.FormData({"room": "demo", "ttl": "45"}, default_to_multipart=True)
-    status, body = await _post_ice(http, turnix_server, data=form)
-    assert status == 200
-    assert body["expiresAt"].endswith("Z")
-    assert turnix_server.requests[-1].json == {"room": "demo", "ttl": "45"}
 
 
 async def test_empty_body_and_unknown_fields_are_accepted(
@@ -330,6 +323,7 @@ async def test_400_for_an_invalid_client_ip_header(
         (b"[1, 2]", "application/json", 400),
         (b'"room"', "application/json", 400),
         (b"room=demo", "text/plain", 415),
+        (b"--x\r\n\r\nroom\r\n--x--\r\n", "multipart/form-data; boundary=x", 415),
     ],
 )
 async def test_bodies_that_are_not_a_json_object_or_a_form(
@@ -369,10 +363,22 @@ async def test_unknown_path_and_wrong_method_answer_json(
 # -- regions ------------------------------------------------------------------------
 
 
-async def test_default_regions(turnix_client: AsyncTurnix) -> None:
-    regions = await turnix_client.list_regions()
-    assert regions == list(DEFAULT_REGIONS)
-    assert {"eu-central", "us-east", "ap-southeast"} <= {region.slug for region in regions}
+async def test_default_regions_on_the_wire_with_the_api_field_names(
+    turnix_server: FakeTurnixServer, turnix_client: AsyncTurnix, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{turnix_server.base_url}/regions", headers=_auth(turnix_server)) as r:
+        first, *_ = await r.json()
+    assert first == {
+        "slug": "eu-central",
+        "nat2": "DE",
+        "city": "Frankfurt",
+        "name": "Europe Central",
+        "lat": 50.1109,
+        "lon": 8.6821,
+        "is_online": True,
+        "is_operational": True,
+    }
+    assert await turnix_client.list_regions() == list(DEFAULT_REGIONS)
 
 
 @pytest.mark.turnix_server(regions=OFFLINE_REGIONS)
@@ -415,7 +421,7 @@ async def test_set_region_and_503_when_no_region_is_left(
 # -- coturn REST-API credentials ----------------------------------------------------
 
 
-@pytest.mark.turnix_server(turn_secret=SECRET, turn_urls=COTURN_URLS)
+@pytest.mark.turnix_server(turn_secret=SECRET, turn_urls=COTURN_URLS, clock=lambda: NOW)
 async def test_coturn_rest_api_credentials(turnix_client: AsyncTurnix) -> None:
     credentials = await turnix_client.get_ice_credentials(initiator_client="alice", ttl=300)
     stun, turn = credentials.ice_servers
@@ -425,7 +431,7 @@ async def test_coturn_rest_api_credentials(turnix_client: AsyncTurnix) -> None:
     expiry, _, client_id = turn.username.partition(":")
     assert client_id == "alice"
     assert int(expiry) == int(credentials.expires_at.timestamp())
-    assert 299 <= int(expiry) - time.time() <= 301
+    assert int(expiry) == NOW + 300
     digest = hmac.new(SECRET.encode(), turn.username.encode(), hashlib.sha1).digest()
     assert turn.credential == base64.b64encode(digest).decode()
 
@@ -518,14 +524,35 @@ async def test_delay_next_triggers_client_timeouts(turnix_server: FakeTurnixServ
     assert len(turnix_server.requests) == 1
 
 
-async def test_delay_next_then_answers_normally(
+async def test_hold_next_holds_answers_until_released(
     turnix_server: FakeTurnixServer, turnix_client: AsyncTurnix
 ) -> None:
-    turnix_server.delay_next(0.1, n=2)
-    started = time.monotonic()
-    assert await turnix_client.list_regions()
-    assert time.monotonic() - started >= 0.1
-    assert turnix_server.pending_faults == 1
+    hold = turnix_server.hold_next(2)
+    calls = [asyncio.ensure_future(turnix_client.list_regions()) for _ in range(3)]
+    await hold.arrived()
+    done, held = await asyncio.wait(calls, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+    assert (len(done), len(held)) == (1, 2)  # the third request was not held
+    hold.release()
+    assert all(await asyncio.gather(*calls))
+    assert turnix_server.pending_faults == 0
+
+
+async def test_close_releases_a_hold_and_ends_a_delay_at_once() -> None:
+    server = FakeTurnixServer()
+    await server.start()
+    hold = server.hold_next()
+    server.delay_next(30)
+    async with aiohttp.ClientSession() as first, aiohttp.ClientSession() as second:
+        url, headers = f"{server.base_url}/regions", _auth(server)
+        held = asyncio.ensure_future(first.get(url, headers=headers))
+        await hold.arrived()
+        delayed = asyncio.ensure_future(second.get(url, headers=headers))
+        await _until(lambda: len(server.requests) == 2)
+        await asyncio.wait_for(server.close(), 5)  # not 30 s, not forever
+        assert hold.released
+        for call in (held, delayed):
+            with contextlib.suppress(aiohttp.ClientError):
+                (await call).release()  # answered or cut at shutdown
 
 
 async def test_faults_queue_in_order_one_per_request(
@@ -541,36 +568,49 @@ async def test_faults_queue_in_order_one_per_request(
 
 
 @pytest.mark.parametrize(
-    ("call", "message"),
+    ("call", "error", "message"),
     [
-        (lambda s: s.fail_next(0), "n must"),
-        (lambda s: s.fail_next(status=200), "status"),
-        (lambda s: s.reset_next(-1), "n must"),
-        (lambda s: s.delay_next(-1), "seconds"),
-        (lambda s: s.fail_next(retry_after=-1), "retry_after"),
-        (lambda s: s.fail_next(retry_after=[1]), "retry_after"),
+        (lambda s: s.fail_next(0), ValueError, "n must"),
+        (lambda s: s.fail_next(10**9), ValueError, "n must"),  # was a billion-entry list
+        (lambda s: s.reset_next(-1), ValueError, "n must"),
+        (lambda s: s.hold_next(0), ValueError, "n must"),
+        (lambda s: s.fail_next(status=200), ValueError, "status"),
+        (lambda s: s.delay_next(-1), ValueError, "seconds"),
+        (lambda s: s.delay_next(math.nan), ValueError, "seconds"),  # waited forever
+        (lambda s: s.delay_next(math.inf), ValueError, "seconds"),
+        (lambda s: s.fail_next(retry_after=-1), ValueError, "retry_after"),
+        (lambda s: s.fail_next(retry_after=[1]), ValueError, "retry_after"),
+        (lambda s: s.fail_next(retry_after="1\r\nSet-Cookie: x=1"), ValueError, "retry_after"),
+        (lambda s: s.fail_next(body={"when": object()}), TypeError, "body"),  # failed later
+        (lambda s: s.fail_next(body=object()), TypeError, "body"),
     ],
 )
-def test_fault_arguments_are_checked(call: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        call(FakeTurnixServer())
-
-
-@pytest.mark.turnix_server(rate_limit=(2, 0.3))
-async def test_rate_limit_answers_429_with_retry_after(
-    turnix_server: FakeTurnixServer, http: aiohttp.ClientSession
+def test_fault_arguments_are_checked_at_the_call(
+    call: Any, error: type[Exception], message: str
 ) -> None:
-    url = f"{turnix_server.base_url}/regions"
-    statuses = []
-    for _ in range(3):
-        async with http.get(url, headers=_auth(turnix_server)) as response:
-            statuses.append(response.status)
-            retry_after = response.headers.get("Retry-After")
-    assert statuses == [200, 200, 429]
-    assert retry_after == "1"
-    await asyncio.sleep(0.35)
-    async with http.get(url, headers=_auth(turnix_server)) as response:
-        assert response.status == 200
+    server = FakeTurnixServer()
+    with pytest.raises(error, match=message):
+        call(server)
+    assert server.pending_faults == 0
+
+
+async def test_rate_limit_answers_429_until_the_clock_frees_a_slot(
+    http: aiohttp.ClientSession,
+) -> None:
+    now = [1000.0]
+    async with FakeTurnixServer(rate_limit=(2, 30), clock=lambda: now[0]) as server:
+        url = f"{server.base_url}/regions"
+
+        async def status() -> tuple[int, str | None]:
+            async with http.get(url, headers=_auth(server)) as response:
+                return response.status, response.headers.get("Retry-After")
+
+        assert await status() == (200, None)
+        now[0] += 10
+        assert await status() == (200, None)
+        assert await status() == (429, "20")  # the first request leaves the window at 1030
+        now[0] += 20
+        assert await status() == (200, None)
 
 
 async def test_clear_and_reset(turnix_server: FakeTurnixServer, turnix_client: AsyncTurnix) -> None:

@@ -3,7 +3,7 @@
 import asyncio
 
 from turnix_async import AsyncTurnix, Region, TurnixAPIError
-from turnix_async.testing import FakeTurnixServer
+from turnix_async.testing import FakeTurnixServer, instant_retries
 
 REGIONS = [
     Region("eu-central", "DE", "Frankfurt", "Europe Central", 50.11, 8.68, True, True),
@@ -12,11 +12,14 @@ REGIONS = [
 
 
 async def main() -> None:
+    with instant_retries():  # retries without backoff waits, for every client
+        await demo()
+
+
+async def demo() -> None:
     async with FakeTurnixServer(regions=REGIONS) as server:
         print("local Turnix API at", server.base_url)
-        async with AsyncTurnix(
-            server.api_token, base_url=server.base_url, backoff_base=0.0
-        ) as turnix:
+        async with AsyncTurnix(server.api_token, base_url=server.base_url) as turnix:
             # preferred_region falls back to an available region
             creds = await turnix.get_ice_credentials(room="demo", preferred_region="us-east")
             print("preferred us-east (offline) -> got", creds.ice_servers[1].urls[0])

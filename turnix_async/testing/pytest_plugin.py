@@ -1,92 +1,66 @@
-"""pytest fixtures `turnix_server` and `turnix_client`, registered by installing turnix-async.
+"""pytest fixtures `turnix_server`, `turnix_client`, `turnix_env`: installed with turnix-async.
 
 pytest imports this module at startup in every project that has turnix-async
-installed (the `pytest11` entry point), so it stays light: the server and the
-client are imported only when a test asks for a fixture.
+installed (the `pytest11` entry point), so it imports only pytest: the fixtures
+are registered at configure time, and the server and the client are imported
+only when a test asks for them.
 
 - `turnix_server`: a started `FakeTurnixServer`, closed after the test. Configure
   it with `@pytest.mark.turnix_server(**kwargs)` (the constructor's arguments).
-- `turnix_client`: an `AsyncTurnix` bound to `turnix_server` (its token and base
-  URL, no backoff waits between retries), closed after the test.
+- `turnix_client`: an `AsyncTurnix` bound to `turnix_server`, closed after the test.
+- `turnix_env`: `turnix_server`, with `TURNIX_API_TOKEN` and `TURNIX_BASE_URL` set
+  for the test, so an `AsyncTurnix()` your app builds itself talks to it.
 
-Both are async fixtures: they need pytest-asyncio (in strict mode, mark the tests
-with `@pytest.mark.asyncio`). Without it, using them fails with a clear message.
+While any of them is in use, retries happen at once (`instant_retries()`): every
+client in the process skips its backoff and `Retry-After` waits.
+
+They are async fixtures: they need pytest-asyncio, enabled (in strict mode, mark
+the tests with `@pytest.mark.asyncio`). Without it, using them fails with a clear
+message and the rest of the session is unaffected.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from turnix_async import AsyncTurnix
-    from turnix_async.testing import FakeTurnixServer
-
-__all__ = ["turnix_client", "turnix_server"]
+__all__ = ["pytest_configure"]
 
 _MARKER = "turnix_server"
 _NEEDS_ASYNCIO = (
-    "the turnix_server and turnix_client fixtures are async: install pytest-asyncio"
-    " (pip install pytest-asyncio)"
+    "the turnix_server, turnix_client and turnix_env fixtures are async and need the"
+    " pytest-asyncio plugin: install it (pip install pytest-asyncio) and do not disable it"
+    " (no `-p no:asyncio`)"
 )
-
-_async_fixture: Callable[..., Any] | None
-try:
-    from pytest_asyncio import fixture as _async_fixture
-except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
-    _async_fixture = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the `turnix_server` marker (so `--strict-markers` accepts it)."""
+    """Register the `turnix_server` marker and the fixtures that fit this session."""
     config.addinivalue_line(
         "markers",
         f"{_MARKER}(**kwargs): FakeTurnixServer arguments for the turnix_server fixture",
     )
+    manager = config.pluginmanager
+    if manager.has_plugin("asyncio") or manager.has_plugin("pytest_asyncio"):
+        from . import _fixtures  # imports pytest_asyncio, which pytest has loaded already
+
+        manager.register(_fixtures, "turnix_async.testing.fixtures")
+    else:
+        manager.register(_WithoutAsyncio(), "turnix_async.testing.fixtures")
 
 
-if _async_fixture is not None:
-
-    @_async_fixture
-    async def turnix_server(request: pytest.FixtureRequest) -> AsyncIterator[FakeTurnixServer]:
-        """A started local Turnix API (`FakeTurnixServer`), closed after the test.
-
-        Pass constructor arguments with `@pytest.mark.turnix_server(regions=..., ...)`.
-        """
-        from turnix_async.testing import FakeTurnixServer
-
-        marker = request.node.get_closest_marker(_MARKER)
-        options: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
-        async with FakeTurnixServer(**options) as server:
-            yield server
-
-    @_async_fixture
-    async def turnix_client(turnix_server: FakeTurnixServer) -> AsyncIterator[AsyncTurnix]:
-        """An `AsyncTurnix` bound to `turnix_server`, closed after the test.
-
-        Retries keep the SDK defaults (2) but do not wait between attempts unless the
-        server sends `Retry-After`, so fault-injection tests stay fast.
-        """
-        from turnix_async import AsyncTurnix
-
-        async with AsyncTurnix(
-            turnix_server.api_token,
-            base_url=turnix_server.base_url,
-            timeout=5.0,
-            backoff_base=0.0,
-        ) as client:
-            yield client
-
-else:  # pragma: no cover - exercised only without pytest-asyncio
+class _WithoutAsyncio:
+    """Stand-ins that fail the test that uses them, saying what to install."""
 
     @pytest.fixture
-    def turnix_server() -> Any:
-        """Fails the test: the async fixtures need pytest-asyncio."""
+    def turnix_server(self) -> Any:
         pytest.fail(_NEEDS_ASYNCIO, pytrace=False)
 
     @pytest.fixture
-    def turnix_client() -> Any:
-        """Fails the test: the async fixtures need pytest-asyncio."""
+    def turnix_client(self) -> Any:
+        pytest.fail(_NEEDS_ASYNCIO, pytrace=False)
+
+    @pytest.fixture
+    def turnix_env(self) -> Any:
         pytest.fail(_NEEDS_ASYNCIO, pytrace=False)
