@@ -40,7 +40,7 @@ class MockTransport:
         """True once `close()` was called."""
         return self._closed
 
-    async def send(self, request: Request, *, timeout: float, wait_limit: float | None) -> Reply:
+    async def send(self, request: Request, *, timeout: float) -> Reply:
         """One attempt: record `request`, then return (or raise) what the handler gives.
 
         Raises:
