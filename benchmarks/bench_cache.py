@@ -42,7 +42,6 @@ ARGUMENT_SETS: dict[str, dict[str, Any]] = {
         "room": "bench-room",
         "ttl": 300,
         "fixed_region": "eu-central",
-        "preferred_region": "eu-west",
         "client_ip": "203.0.113.7",
     },
 }

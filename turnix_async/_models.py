@@ -6,8 +6,8 @@ maps the classes to and from the API's wire format.
 
 from __future__ import annotations
 
-import ipaddress
 import re
+import socket
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, TypedDict
 
@@ -39,12 +39,14 @@ def _name(field: str, value: object) -> None:
         )
 
 
+_NO_SPACE = re.compile(r"\S+")
+
+
 def _slug(field: str, value: object) -> None:
     if (
         not isinstance(value, str)
-        or not value
+        or not _NO_SPACE.fullmatch(value)
         or not value.isprintable()  # control, format (zero-width) and separator characters
-        or any(c.isspace() for c in value)
     ):
         raise ValueError(
             f"{field} must be a non-empty region slug without whitespace (got {_shown(value)})"
@@ -57,12 +59,16 @@ def _ttl(field: str, value: object) -> None:
 
 
 def _ip(field: str, value: object) -> None:
-    try:
-        if not isinstance(value, str) or "%" in value:  # no IPv6 zone: it would go in a header
-            raise TypeError
-        ipaddress.ip_address(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{field} must be an IPv4 or IPv6 address (got {_shown(value)})") from None
+    # inet_pton is the strict parser (no leading zeros, no zone, no whitespace), 10x cheaper
+    # than ipaddress.ip_address, and this runs on every cache hit that carries a client IP
+    if isinstance(value, str) and value.isascii():
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.inet_pton(family, value)
+                return
+            except (OSError, ValueError):  # ValueError: an embedded NUL
+                pass
+    raise ValueError(f"{field} must be an IPv4 or IPv6 address (got {_shown(value)})")
 
 
 def _shown(value: object) -> str:
