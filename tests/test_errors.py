@@ -1,15 +1,13 @@
-"""Response -> exception mapping, as narrow unit tests with aioresponses.
+"""Reply -> exception, the one place statuses become errors: pure, no network.
 
-aioresponses replaces `ClientSession._request`, so the auth middleware (which
-aiohttp runs inside it) does not run here; the retry loop, above it, does. Network
-behaviour is tested against real loopback servers in test_client.py and
-test_reliability.py.
+Network behaviour (what is retried, how often) is tested against real loopback
+servers in test_client.py, test_reliability.py and test_transport.py.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -27,42 +25,17 @@ from turnix_async import (
     ServerError,
     TurnixAPIError,
     TurnixConnectionError,
-    TurnixError,
-    TurnixTimeoutError,
 )
+from turnix_async._errors import api_error, checked_body
+from turnix_async._redact import Redactor
+from turnix_async._wire import Reply
 
-BASE = "https://api.example.test/api/v1"
-ICE_URL = f"{BASE}/credentials/ice"
-
-pytestmark = pytest.mark.usefixtures("aioresponses_compat")
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[AsyncTurnix]:
-    async with AsyncTurnix(TOKEN, base_url=BASE, max_retries=0) as turnix:
-        yield turnix
+REDACTOR = Redactor([TOKEN])
 
 
-def test_the_tree() -> None:
-    assert issubclass(TurnixTimeoutError, TurnixConnectionError)
-    for cls in (TurnixConnectionError, ResponseValidationError, TurnixAPIError):
-        assert issubclass(cls, TurnixError)
-    for cls in (
-        BadRequestError,
-        AuthenticationError,
-        PermissionDeniedError,
-        NotFoundError,
-        RateLimitError,
-        ServerError,
-    ):
-        assert issubclass(cls, TurnixAPIError)
-
-
-async def test_success_is_parsed(client: AsyncTurnix) -> None:
-    with aioresponses() as mocked:
-        mocked.post(ICE_URL, payload=ICE_BODY)
-        creds = await client.get_ice_credentials(room="r")
-    assert creds.to_rtc_configuration()["iceServers"][1]["username"] == "user-1"
+def error_for(status: int, body: Any = None, **headers: str) -> TurnixAPIError:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return api_error(Reply(status, headers, data), REDACTOR)
 
 
 @pytest.mark.parametrize(
@@ -74,20 +47,21 @@ async def test_success_is_parsed(client: AsyncTurnix) -> None:
         (404, NotFoundError),
         (429, RateLimitError),
         (500, ServerError),
-        (503, ServerError),
+        (501, ServerError),
         (599, ServerError),
         (418, TurnixAPIError),
         (302, TurnixAPIError),
     ],
 )
-async def test_status_mapping(status: int, cls: type[TurnixAPIError], client: AsyncTurnix) -> None:
-    with aioresponses() as mocked:
-        mocked.post(ICE_URL, status=status, payload={"error": "bad thing"})
-        with pytest.raises(cls) as info:
-            await client.get_ice_credentials()
-    assert type(info.value) is cls
-    assert info.value.status == status
-    assert info.value.message == "bad thing"
+def test_the_status_alone_decides_the_class(status: int, cls: type[TurnixAPIError]) -> None:
+    error = error_for(status, {"error": "bad thing"}, **{"X-Request-Id": "req_7"})
+    assert (type(error), error.status, error.message, error.request_id) == (
+        cls,
+        status,
+        "bad thing",
+        "req_7",
+    )
+    assert str(error) == f"HTTP {status}: bad thing (request id req_7)"
 
 
 @pytest.mark.parametrize(
@@ -99,68 +73,56 @@ async def test_status_mapping(status: int, cls: type[TurnixAPIError], client: As
         ({"error": {"message": "nested"}}, "nested"),
         ({"detail": [{"loc": ["ttl"], "msg": "bad"}]}, '[{"loc": ["ttl"], "msg": "bad"}]'),
         ({"other": 1}, '{"other": 1}'),
+        (b"  upstream\n\n  failed  " + b"x" * 1000, "upstream failed " + "x" * 283 + "…"),
+        (b"<html><body><h1>502 Bad Gateway</h1></body></html>", "502 Bad Gateway"),
+        (b"", "Bad Request"),
+        (b"\xff\xfe not utf-8", "�� not utf-8"),
     ],
 )
-async def test_message_comes_from_json_fields(body: Any, message: str, client: AsyncTurnix) -> None:
-    with aioresponses() as mocked:
-        mocked.post(ICE_URL, status=400, payload=body)
-        with pytest.raises(BadRequestError) as info:
-            await client.get_ice_credentials()
-    assert info.value.message == message
+def test_the_message_is_the_human_part_of_the_body(body: Any, message: str) -> None:
+    assert error_for(400, body).message == message
 
 
-async def test_plain_text_and_long_bodies_are_trimmed(client: AsyncTurnix) -> None:
-    with aioresponses() as mocked:
-        mocked.post(ICE_URL, status=500, body="  upstream\n\n  failed  " + "x" * 1000)
-        with pytest.raises(ServerError) as info:
-            await client.get_ice_credentials()
-    assert info.value.message.startswith("upstream failed xxx")
-    assert len(info.value.message) <= 300
+def test_retry_after_is_read_on_429_and_503_only() -> None:
+    assert error_for(429, {}, **{"Retry-After": "7"}).retry_after == 7.0
+    assert error_for(503, {}, **{"Retry-After": "2"}).retry_after == 2.0
+    assert error_for(500, {}, **{"Retry-After": "2"}).retry_after is None
 
 
 @pytest.mark.parametrize(
-    ("header", "seconds"),
+    ("content_type", "accepted"),
     [
-        ("7", 7.0),
-        ("1.5", 1.5),
-        ("-3", None),  # invalid: our own backoff applies
-        ("soon", None),
-        ("9" * 400, float("inf")),  # longer than any cap
-        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: no wait
-        ("Sun Nov  6 08:49:37 1994", 0.0),  # the asctime form
+        (None, True),
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),
+        ("Application/JSON ; charset=UTF-8", True),
+        ("application/vnd.turnix+json", True),
+        ("text/html", False),
+        ("text/plain; charset=utf-8", False),
     ],
 )
-async def test_retry_after_forms(header: str, seconds: float | None, client: AsyncTurnix) -> None:
-    with aioresponses() as mocked:
-        mocked.post(ICE_URL, status=429, payload={}, headers={"Retry-After": header})
-        with pytest.raises(RateLimitError) as info:
-            await client.get_ice_credentials()
-    assert info.value.retry_after == seconds
+def test_a_success_must_be_json(content_type: str | None, accepted: bool) -> None:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    reply = Reply(200, headers, b"{}")
+    if accepted:
+        assert checked_body(reply, REDACTOR) == b"{}"
+    else:
+        with pytest.raises(ResponseValidationError, match="expected a JSON response"):
+            checked_body(reply, REDACTOR)
 
 
-async def test_wrong_content_type_on_success(client: AsyncTurnix) -> None:
-    with aioresponses() as mocked:
-        mocked.post(ICE_URL, status=200, body="<html>hi</html>", content_type="text/html")
-        with pytest.raises(ResponseValidationError, match="text/html"):
-            await client.get_ice_credentials()
-
-
-async def test_json_suffix_content_types_are_accepted(client: AsyncTurnix) -> None:
-    with aioresponses() as mocked:
-        mocked.post(ICE_URL, payload=ICE_BODY, content_type="application/vnd.turnix+json")
-        assert (await client.get_ice_credentials()).ice_servers
-
-
-async def test_status_retries_also_run_under_aioresponses() -> None:
-    async with AsyncTurnix(TOKEN, base_url=BASE, max_retries=1, backoff_base=0) as turnix:
+@pytest.mark.usefixtures("aioresponses_compat")
+async def test_the_retry_loop_runs_under_aioresponses_too() -> None:
+    base = "https://api.example.test/api/v1"
+    async with AsyncTurnix(TOKEN, base_url=base, max_retries=1, backoff_base=0) as turnix:
         with aioresponses() as mocked:
-            mocked.post(ICE_URL, status=503, payload={"error": "down"})
-            mocked.post(ICE_URL, payload=ICE_BODY)
+            mocked.post(f"{base}/credentials/ice", status=503, payload={"error": "down"})
+            mocked.post(f"{base}/credentials/ice", payload=ICE_BODY)
             assert (await turnix.get_ice_credentials()).ice_servers
             assert sum(len(calls) for calls in mocked.requests.values()) == 2
 
 
-def test_api_errors_pickle_with_their_fields() -> None:
+def test_errors_pickle_with_their_fields() -> None:
     error = RateLimitError("slow", status=429, body="b", request_id="r", retry_after=2.0)
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), copy.status, copy.message, copy.request_id, copy.retry_after) == (
@@ -170,3 +132,5 @@ def test_api_errors_pickle_with_their_fields() -> None:
         "r",
         2.0,
     )
+    refused = pickle.loads(pickle.dumps(TurnixConnectionError("tls", retryable=False)))
+    assert (str(refused), refused.retryable) == ("tls", False)

@@ -399,13 +399,13 @@ class AsyncTurnix:
 
     async def _throttled(self, wait_limit: float) -> float:
         """Wait for the client-wide rate limit (if a 429 engaged it); returns the wait."""
+        if waits_are_skipped():
+            return 0.0
         try:
             return await self._throttle.acquire(wait_limit)
         except ThrottleWaitExceeded as exc:
             if self._closed:
-                raise ClientClosedError(
-                    "the AsyncTurnix client was closed during the call"
-                ) from None
+                raise closed_during_call() from None
             raise RateLimitError(
                 str(exc), status=429, retry_after=exc.needed - exc.waited
             ) from None
