@@ -501,19 +501,6 @@ async def test_close_while_calls_are_in_flight(
     assert all(isinstance(result, TurnixError) for result in results), results
 
 
-async def test_retry_logging_never_contains_the_token(
-    loopback: ScriptedServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
-) -> None:
-    loopback.script(ICE, json_answer({"error": TOKEN}, 503), reset, json_answer())
-    with caplog.at_level(logging.DEBUG):
-        await make_client(max_retries=2).get_ice_credentials()
-    records = [r for r in caplog.records if r.name == "turnix_async"]
-    assert len(records) == 2
-    assert "attempt 1 of 3" in records[0].getMessage()
-    assert "503" in records[0].getMessage()
-    assert all(TOKEN not in r.getMessage() for r in caplog.records)
-
-
 async def test_an_unclosed_client_says_it_is_an_asyncturnix_and_how_to_close_it(
     loopback: ScriptedServer,
 ) -> None:
@@ -555,3 +542,18 @@ async def test_a_404_from_a_base_url_without_the_api_path_says_so(
         with pytest.raises(NotFoundError) as info:
             await client.get_ice_credentials()
     assert "missing its path" not in str(info.value)
+
+
+async def test_debug_records_carry_request_ids_and_never_the_token(
+    loopback: ScriptedServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    loopback.script(
+        ICE,
+        json_answer({"error": TOKEN}, 503, {"X-Request-Id": "req_1"}),
+        json_answer(None, 200, {"X-Request-Id": "req_2"}),
+    )
+    with caplog.at_level(logging.DEBUG, logger="turnix_async"):
+        await make_client().get_ice_credentials()
+    lines = [r.getMessage() for r in caplog.records if r.name == "turnix_async"]
+    assert "request id req_1" in lines[0] and "request id req_2" in lines[-1]
+    assert all(TOKEN[:8] not in line for line in lines)

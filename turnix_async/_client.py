@@ -328,7 +328,7 @@ class AsyncTurnix:
             if record is not None:
                 record.attempted(outcome, waited)
             if isinstance(outcome, Reply) and 200 <= outcome.status < 300:
-                return outcome
+                return self._final(request, outcome, attempt)
             decision = decide(
                 outcome,
                 attempt,
@@ -339,22 +339,18 @@ class AsyncTurnix:
             if self._closed:
                 raise closed_during_call()
             if decision.verdict is Verdict.STOP:
-                if isinstance(outcome, Reply):
-                    return outcome
-                raise outcome
+                return self._final(request, outcome, attempt)
             if decision.verdict is Verdict.OUT_OF_TIME:
                 raise TurnixTimeoutError(
                     f"deadline of {policy.deadline:g} s reached after {attempt} attempts"
-                    f" (last: {_reason(outcome)})"
+                    f" (last: {self._reason(outcome)})"
                 ) from (outcome if isinstance(outcome, TurnixError) else None)
             wait = decision.wait
             if isinstance(outcome, Reply) and outcome.status == 429:
                 wait = 0.0  # the throttle now holds every send for the Retry-After, and paces
             elif not self._budget.try_spend():  # the API is failing: do not multiply the load
-                logger.debug("retry budget spent: not retrying %s", _reason(outcome))
-                if isinstance(outcome, Reply):
-                    return outcome
-                raise outcome
+                logger.debug("retry budget spent: not retrying %s", self._reason(outcome))
+                return self._final(request, outcome, attempt)
             logger.info(
                 "retrying %s %s in %.2f s (attempt %d of %d failed: %s)",
                 request.method,
@@ -362,11 +358,36 @@ class AsyncTurnix:
                 wait,
                 attempt,
                 policy.max_retries + 1,
-                _reason(outcome),
+                self._reason(outcome),
             )
             if record is not None:
                 self._hooks.retry(record.retrying(attempt, wait, describe(outcome)))
             await self._wait(0.0 if waits_are_skipped() else wait)
+
+    def _final(self, request: Request, outcome: Reply | TurnixError, attempts: int) -> Reply:
+        """The reply a call ends with (its error is raised), logged at DEBUG with its id."""
+        if isinstance(outcome, TurnixError):
+            raise outcome
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s: HTTP %d after %d attempt(s)%s",
+                request.method,
+                URL(request.url).path,
+                outcome.status,
+                attempts,
+                self._request_id(outcome),
+            )
+        return outcome
+
+    def _reason(self, outcome: Reply | TurnixError) -> str:
+        """`HTTP 503 (request id ...)` or the error's (already scrubbed) text."""
+        if isinstance(outcome, Reply):
+            return describe(outcome) + self._request_id(outcome)
+        return str(outcome)
+
+    def _request_id(self, reply: Reply) -> str:
+        request_id = reply.request_id
+        return "" if request_id is None else f" (request id {self._redactor.scrub(request_id)})"
 
     async def _attempt(
         self, request: Request, attempt: int, wait_limit: float, stop_at: float | None
@@ -525,8 +546,3 @@ def _checked_policy(
         backoff_max=check_seconds("backoff_max", backoff_max, zero_ok=True),
         retry_after_cap=check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
     )
-
-
-def _reason(outcome: Reply | TurnixError) -> str:
-    """`HTTP 503` or the error's (already scrubbed) text, for log lines and messages."""
-    return describe(outcome) if isinstance(outcome, Reply) else str(outcome)
