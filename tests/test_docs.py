@@ -206,7 +206,8 @@ async def post(name: str, url: str) -> tuple[int, str]:
 
 def browser_fetch() -> tuple[str, str, str]:
     """The URL, method and room of the browser's `fetch()` in webrtc.md."""
-    (snippet,) = re.findall(r"^```js\n(.*?)^```", (ROOT / "docs/webrtc.md").read_text(), re.M | re.S)
+    page = (ROOT / "docs" / "webrtc.md").read_text()
+    (snippet,) = re.findall(r"^```js\n(.*?)^```", page, re.M | re.S)
     url = re.search(r'fetch\("([^"]+)"', snippet)
     method = re.search(r'method: "(\w+)"', snippet)
     room = re.search(r"room\W+(\w+)", snippet)

@@ -17,7 +17,7 @@ async def turnix_client(app: web.Application) -> AsyncIterator[None]:
 
 
 def browser_ip(request: web.Request) -> str | None:
-    """The caller's address, if it is an IP (behind a proxy, see the signaling example)."""
+    """The caller's address, if it is an IP (behind a proxy: the signaling example)."""
     try:
         return str(ipaddress.ip_address(request.remote or ""))
     except ValueError:
