@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r'^(```python title="([^"]+)"\n)(.*?)(^```$)', re.M | re.S)
+BLOCK = re.compile(r'^(```(?:python|py) title="([^"]+)"\n)(.*?)(^```$)', re.M | re.S)
 
 
 def synced(page_text: str) -> str:
