@@ -1,7 +1,9 @@
 """Every code example in the docs runs here, against the local Turnix server.
 
-Python examples live in docs/examples/*.py and are included into the pages with
-`--8<--`; a page may not hold an inline Python block that no test executes.
+Python examples live in docs/examples/*.py and are written out in the pages as
+blocks titled with their file (```python title="docs/examples/x.py"), byte for
+byte: `python docs/sync_examples.py` copies the files in. A page may not hold a
+Python block that no test executes (mark a transcript ```text or ```pycon).
 Scripts run as subprocesses; web-app examples are driven through their
 frameworks' test clients.
 """
@@ -24,8 +26,8 @@ from turnix_async.testing import FakeTurnixServer
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "docs" / "examples"
 PAGES = sorted((ROOT / "docs").glob("*.md"))
-FENCE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
-INCLUDE = re.compile(r'^--8<-- "([^"]+)"\s*$')
+FENCE = re.compile(r"^```(?:python|py)\b([^\n]*)\n(.*?)^```$", re.M | re.S)
+TITLE = re.compile(r'^ title="(docs/examples/[^"/]+\.py)"$')
 
 # scripts that call the API named by TURNIX_API_TOKEN / TURNIX_BASE_URL -> expected output
 SCRIPTS = {
@@ -49,33 +51,49 @@ WEB_APPS = {
 NEEDS_COTURN = {"aiortc_peers.py"}
 
 
-def python_blocks(page: Path) -> list[str]:
+def python_blocks(page: Path) -> list[tuple[str, str]]:
+    """(the text after the language on the opening fence, the code) of each Python block."""
     return FENCE.findall(page.read_text())
 
 
-def included_files() -> set[str]:
+def shown_files() -> set[str]:
     names = set()
     for page in PAGES:
-        for block in python_blocks(page):
-            match = INCLUDE.match(block.strip())
+        for info, _ in python_blocks(page):
+            match = TITLE.match(info)
             if match:
                 names.add(Path(match.group(1)).name)
     return names
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_python_blocks_are_included_example_files(page: Path) -> None:
-    for block in python_blocks(page):
-        match = INCLUDE.match(block.strip())
-        assert match, f"{page.name}: inline Python block; move it to docs/examples/ and include it"
-        assert (ROOT / match.group(1)).is_file(), f"{page.name}: missing {match.group(1)}"
+def test_python_blocks_are_example_files_byte_for_byte(page: Path) -> None:
+    for info, code in python_blocks(page):
+        match = TITLE.match(info)
+        assert match, (
+            f"{page.name}: a Python block no test runs ({info.strip() or 'no title'}); move it"
+            ' to docs/examples/ and show it as ```python title="docs/examples/NAME.py"'
+        )
+        path = ROOT / match.group(1)
+        assert path.is_file(), f"{page.name}: missing {match.group(1)}"
+        assert code == path.read_text(), (
+            f"{page.name} shows an old {match.group(1)}: run python docs/sync_examples.py"
+        )
+
+
+def test_sync_examples_rewrites_a_stale_block() -> None:
+    sync = load("sync_examples.py", ROOT / "docs")
+    page = (ROOT / "docs" / "quickstart.md").read_text()
+    stale = page.replace((EXAMPLES / "quickstart.py").read_text(), "print('old')\n")
+    assert stale != page
+    assert sync.synced(stale) == page
 
 
 def test_every_example_is_in_a_page_and_executed() -> None:
     examples = {path.name for path in EXAMPLES.glob("*.py")}
     executed = set(SCRIPTS) | set(STANDALONE) | PYTEST_FILES | WEB_APPS | NEEDS_COTURN
     assert examples == executed | set(EXTRA_EXECUTED)
-    assert examples <= included_files()
+    assert examples <= shown_files()
 
 
 # examples other modules' tests execute (the module that runs each is named)
@@ -141,15 +159,15 @@ async def test_aiortc_example_relays_through_coturn(tmp_path: Path) -> None:
 async def test_readme_usage_example_runs(turnix_server: FakeTurnixServer, tmp_path: Path) -> None:
     blocks = python_blocks(ROOT / "README.md")
     assert blocks, "README.md lost its usage example"
-    for index, block in enumerate(blocks):
+    for index, (_, block) in enumerate(blocks):
         script = tmp_path / f"readme_{index}.py"
         script.write_text(block)
         output = await run_script(script, turnix_server)
         assert "iceServers" in output
 
 
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"docs_example_{name[:-3]}", EXAMPLES / name)
+def load(name: str, folder: Path = EXAMPLES) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"docs_example_{name[:-3]}", folder / name)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -161,6 +179,59 @@ def api_env(turnix_server: FakeTurnixServer, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("TURNIX_API_TOKEN", turnix_server.api_token)
     monkeypatch.setenv("TURNIX_BASE_URL", turnix_server.base_url)
     return turnix_server
+
+
+SERVER_EXAMPLES = ["aiohttp_app.py", "fastapi_app.py", "quart_app.py"]
+
+
+async def post(name: str, url: str) -> tuple[int, str]:
+    """POST `url` to the web-server example `name` through its framework's test client."""
+    if name == "aiohttp_app.py":
+        async with TestClient(TestServer(load(name).create_app())) as client:
+            response = await client.post(url)
+            return response.status, await response.text()
+    app = load(name).app
+    if name == "fastapi_app.py":
+        import httpx
+
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                answer = await client.post(url)
+                return answer.status_code, answer.text
+    async with app.test_app() as test_app:
+        reply = await test_app.test_client().post(url)
+        return reply.status_code, await reply.get_data(as_text=True)
+
+
+def browser_fetch() -> tuple[str, str, str]:
+    """The URL, method and room of the browser's `fetch()` in webrtc.md."""
+    page = (ROOT / "docs" / "webrtc.md").read_text()
+    (snippet,) = re.findall(r"^```js\n(.*?)^```", page, re.M | re.S)
+    url = re.search(r'fetch\("([^"]+)"', snippet)
+    method = re.search(r'method: "(\w+)"', snippet)
+    room = re.search(r"room\W+(\w+)", snippet)
+    assert url and method and room, snippet
+    return url.group(1), method.group(1), room.group(1)
+
+
+@pytest.mark.parametrize("name", SERVER_EXAMPLES)
+async def test_the_browser_snippet_gets_its_room_to_turnix(
+    name: str, api_env: FakeTurnixServer
+) -> None:
+    url, method, room = browser_fetch()
+    assert method == "POST"
+    status, body = await post(name, url)
+    assert status == 200, body
+    assert api_env.requests[-1].json["room"] == room
+
+
+@pytest.mark.parametrize("name", SERVER_EXAMPLES)
+async def test_a_bad_room_is_the_callers_400(name: str, api_env: FakeTurnixServer) -> None:
+    status, body = await post(name, "/ice?room=not%20valid")
+    assert status == 400
+    assert "room" in body and "Traceback" not in body
+    assert not api_env.requests
 
 
 async def test_aiohttp_example(api_env: FakeTurnixServer) -> None:
@@ -182,9 +253,7 @@ async def test_fastapi_example(api_env: FakeTurnixServer) -> None:
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             ok = await client.post("/ice", params={"room": "lobby"})
-            bad = await client.post("/ice", params={"room": "not valid"})
     assert ok.status_code == 200 and ok.json()["iceServers"]
-    assert bad.status_code == 400 and "room" in bad.json()["detail"]
     assert api_env.requests[-1].headers["X-TURN-CLIENT-IP"] == "203.0.113.7"
 
 

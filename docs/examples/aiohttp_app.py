@@ -17,7 +17,7 @@ async def turnix_client(app: web.Application) -> AsyncIterator[None]:
 
 
 def browser_ip(request: web.Request) -> str | None:
-    """The caller's address, if it is an IP (behind a proxy, see the signaling example)."""
+    """The caller's address, if it is an IP (behind a proxy: the signaling example)."""
     try:
         return str(ipaddress.ip_address(request.remote or ""))
     except ValueError:
@@ -29,6 +29,8 @@ async def ice(request: web.Request) -> web.Response:
         creds = await request.app[TURNIX].get_ice_credentials(
             room=request.query.get("room"), ttl=300, client_ip=browser_ip(request)
         )
+    except ValueError as exc:  # e.g. a room name with spaces: the caller's mistake
+        raise web.HTTPBadRequest(text=str(exc)) from exc
     except TurnixError as exc:
         raise web.HTTPBadGateway(text=f"TURN credentials unavailable: {exc}") from exc
     return web.json_response(

@@ -9,7 +9,9 @@ from turnix_async import AsyncTurnix
 
 async def main() -> None:
     async with AsyncTurnix() as turnix:  # token from TURNIX_API_TOKEN
-        alice_creds = await turnix.get_ice_credentials(initiator_client="alice", ttl=120)
+        alice_creds = await turnix.get_ice_credentials(
+            initiator_client="alice", ttl=120
+        )
         bob_creds = await turnix.get_ice_credentials(initiator_client="bob", ttl=120)
 
     alice = RTCPeerConnection(alice_creds.to_aiortc(relay_only=True))
@@ -26,7 +28,9 @@ async def main() -> None:
     try:
         await alice.setLocalDescription(await alice.createOffer())  # gathers candidates
         if "typ relay" not in alice.localDescription.sdp:
-            raise SystemExit("no relay candidate: TURN refused the credentials or is unreachable")
+            raise SystemExit(
+                "no relay candidate: TURN refused the credentials or is unreachable"
+            )
         await bob.setRemoteDescription(alice.localDescription)
         await bob.setLocalDescription(await bob.createAnswer())
         await alice.setRemoteDescription(bob.localDescription)

@@ -5,7 +5,9 @@ import asyncio
 from turnix_async import AsyncTurnix, IceCredentials, TurnixError
 
 
-async def fresh_credentials(turnix: AsyncTurnix, current: IceCredentials | None) -> IceCredentials:
+async def fresh_credentials(
+    turnix: AsyncTurnix, current: IceCredentials | None
+) -> IceCredentials:
     """Reuse credentials while they have a minute left; otherwise fetch new ones."""
     if current is not None and current.time_left.total_seconds() > 60:
         return current
@@ -21,7 +23,8 @@ async def main(rounds: int = 3) -> None:
             except TurnixError as exc:
                 print("no relay this round:", exc)
                 continue
-            print("joining with", len(creds.ice_servers), "ICE servers,", creds.time_left, "left")
+            servers = len(creds.ice_servers)
+            print(f"joining with {servers} ICE servers, {creds.time_left} left")
             await asyncio.sleep(0.1)  # ... join the call, handle media ...
 
 

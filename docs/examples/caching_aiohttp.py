@@ -19,7 +19,9 @@ async def turnix_cache(app: web.Application) -> AsyncIterator[None]:
 
 async def ice(request: web.Request) -> web.Response:
     try:
-        creds = await request.app[ICE_CACHE].get(room=request.query.get("room"), ttl=900)
+        creds = await request.app[ICE_CACHE].get(
+            room=request.query.get("room"), ttl=900
+        )
     except ValueError as exc:  # e.g. a room name with spaces: the caller's mistake
         raise web.HTTPBadRequest(text=str(exc)) from exc
     except TurnixError as exc:

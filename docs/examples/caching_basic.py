@@ -1,4 +1,4 @@
-"""One cache per application, next to its one AsyncTurnix (token from TURNIX_API_TOKEN)."""
+"""One cache per application, next to its one AsyncTurnix (TURNIX_API_TOKEN)."""
 
 import asyncio
 

@@ -22,13 +22,17 @@ app = FastAPI(lifespan=lifespan)
 
 
 @app.post("/ice")
-async def ice(request: Request, response: Response, room: str | None = None) -> dict[str, Any]:
+async def ice(
+    request: Request, response: Response, room: str | None = None
+) -> dict[str, Any]:
     cache: IceCredentialsCache = request.app.state.ice_cache
     try:
         creds = await cache.get(room=room, ttl=900)
     except ValueError as exc:  # e.g. a room name with spaces: the caller's mistake
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     except TurnixError as exc:
-        raise HTTPException(status_code=502, detail="TURN credentials unavailable") from exc
+        raise HTTPException(
+            status_code=502, detail="TURN credentials unavailable"
+        ) from exc
     response.headers["Cache-Control"] = "no-store"  # credentials: not for HTTP caches
     return {**creds.to_rtc_configuration(), "expiresAt": creds.expires_at.isoformat()}

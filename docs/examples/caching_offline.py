@@ -8,12 +8,16 @@ from turnix_async.testing import FakeTurnixServer
 
 async def main() -> None:
     async with FakeTurnixServer() as server:
-        server.delay_next(0.05)  # a slow answer: every peer arrives while it is in flight
+        # a slow answer: every peer arrives while it is in flight
+        server.delay_next(0.05)
         async with AsyncTurnix(server.api_token, base_url=server.base_url) as turnix:
             cache = IceCredentialsCache(turnix, min_validity=10.0)
-            peers = await asyncio.gather(*(cache.get(room="webinar", ttl=300) for _ in range(1000)))
+            peers = await asyncio.gather(
+                *(cache.get(room="webinar", ttl=300) for _ in range(1000))
+            )
             distinct = len({id(creds) for creds in peers})
-            print(f"{len(peers)} peers, {len(server.requests)} request, {distinct} credentials")
+            requests = len(server.requests)
+            print(f"{len(peers)} peers, {requests} request, {distinct} credentials")
 
 
 if __name__ == "__main__":

@@ -16,11 +16,14 @@ class FakeClock:
 
 
 @pytest.mark.asyncio
-async def test_fetched_again_when_too_close_to_expiry(turnix_client: AsyncTurnix) -> None:
+async def test_fetched_again_when_too_close_to_expiry(
+    turnix_client: AsyncTurnix,
+) -> None:
     clock = FakeClock()
     cache = IceCredentialsCache(turnix_client, min_validity=10.0, clock=clock)
     first = await cache.get(room="lobby", ttl=60)
     clock.now += 30
     assert await cache.get(room="lobby", ttl=60) is first  # ~30 s left: served
     clock.now += 25
-    assert await cache.get(room="lobby", ttl=60) is not first  # ~5 s left: fetched again
+    # ~5 s left: fetched again
+    assert await cache.get(room="lobby", ttl=60) is not first

@@ -29,7 +29,8 @@ def timing_trace() -> aiohttp.TraceConfig:
 
     async def end(session: Any, ctx: SimpleNamespace, params: Any) -> None:
         elapsed = asyncio.get_running_loop().time() - ctx.started
-        print(f"{params.method} {params.url.path} -> {params.response.status} in {elapsed:.3f} s")
+        status = params.response.status
+        print(f"{params.method} {params.url.path} -> {status} in {elapsed:.3f} s")
 
     trace.on_request_start.append(start)
     trace.on_request_end.append(end)
@@ -37,7 +38,8 @@ def timing_trace() -> aiohttp.TraceConfig:
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO)  # retries log one INFO line each on "turnix_async"
+    # retries log one INFO line each on "turnix_async"
+    logging.basicConfig(level=logging.INFO)
     use_tls = os.environ.get("TURNIX_BASE_URL", "https://").startswith("https://")
     async with AsyncTurnix(
         timeout=5.0,  # per attempt: connect + headers + body

@@ -26,9 +26,15 @@ class CacheStatsCollector:
     def collect(self) -> Iterator[Metric]:
         stats = self._cache.stats()
         for field, meaning in COUNTERS.items():
-            yield CounterMetricFamily(f"turnix_cache_{field}", meaning, value=getattr(stats, field))
-        yield GaugeMetricFamily("turnix_cache_entries", "entries cached now", value=stats.entries)
+            yield CounterMetricFamily(
+                f"turnix_cache_{field}", meaning, value=getattr(stats, field)
+            )
+        yield GaugeMetricFamily(
+            "turnix_cache_entries", "entries cached now", value=stats.entries
+        )
 
 
-def export_cache_stats(cache: IceCredentialsCache, registry: CollectorRegistry = REGISTRY) -> None:
+def export_cache_stats(
+    cache: IceCredentialsCache, registry: CollectorRegistry = REGISTRY
+) -> None:
     registry.register(CacheStatsCollector(cache))

@@ -15,7 +15,7 @@ class CallStats:
         self.outcomes: collections.Counter[str] = collections.Counter()
         self.retry_reasons: collections.Counter[str] = collections.Counter()
 
-    def on_call(self, details: CallDetails) -> None:  # called in the caller's task: be quick
+    def on_call(self, details: CallDetails) -> None:  # in the caller's task: be quick
         self.outcomes[details.outcome] += 1
 
     def on_retry(self, details: RetryDetails) -> None:
@@ -23,9 +23,12 @@ class CallStats:
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     stats = CallStats()
-    async with AsyncTurnix(hooks=[stats, LoggingHooks()]) as turnix:  # env TURNIX_API_TOKEN
+    # the token from TURNIX_API_TOKEN
+    async with AsyncTurnix(hooks=[stats, LoggingHooks()]) as turnix:
         await turnix.get_ice_credentials(room="lobby")
         await turnix.list_regions()
     print("outcomes:", dict(stats.outcomes), "retries:", dict(stats.retry_reasons))

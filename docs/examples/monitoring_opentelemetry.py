@@ -36,7 +36,7 @@ def create_app(
         with tracer.start_as_current_span("POST /ice"):
             try:
                 creds = await turnix.get_ice_credentials(room=room, ttl=300)
-            except TurnixError as exc:  # the Turnix span has status ERROR and error.type
+            except TurnixError as exc:  # the span has status ERROR and error.type
                 raise HTTPException(status_code=502, detail="TURN unavailable") from exc
         return dict(creds.to_rtc_configuration())
 

@@ -3,7 +3,12 @@
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+)
 
 from turnix_async import AsyncTurnix, TurnixError
 from turnix_async.instrumentation import LoggingHooks, PrometheusHooks

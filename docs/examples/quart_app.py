@@ -32,7 +32,11 @@ def browser_ip() -> str | None:
 async def ice() -> tuple[dict[str, Any], int]:
     turnix: AsyncTurnix = app.config["TURNIX"]
     try:
-        creds = await turnix.get_ice_credentials(ttl=300, client_ip=browser_ip())
-    except (ValueError, TurnixError) as exc:
-        return {"error": str(exc)}, 502
+        creds = await turnix.get_ice_credentials(
+            room=request.args.get("room"), ttl=300, client_ip=browser_ip()
+        )
+    except ValueError as exc:  # e.g. a room name with spaces: the caller's mistake
+        return {"error": str(exc)}, 400
+    except TurnixError:
+        return {"error": "TURN credentials unavailable"}, 502
     return creds.to_rtc_configuration(), 200

@@ -8,7 +8,8 @@ from turnix_async import AsyncTurnix
 async def main() -> None:
     async with AsyncTurnix() as turnix:  # reads TURNIX_API_TOKEN and TURNIX_BASE_URL
         creds = await turnix.get_ice_credentials(room="demo-room", ttl=120)
-        print(creds.to_rtc_configuration())  # {"iceServers": [...]} for RTCPeerConnection
+        # {"iceServers": [...]}, what a browser's RTCPeerConnection takes
+        print(creds.to_rtc_configuration())
         print("valid for", creds.time_left)
         for region in await turnix.list_regions():
             print(region.slug, region.city, "online" if region.is_online else "offline")

@@ -1,4 +1,4 @@
-"""End-to-end tests of an aiohttp app that builds its own `AsyncTurnix()` in a cleanup context.
+"""End-to-end tests of an aiohttp app that opens `AsyncTurnix()` in cleanup_ctx.
 
 The app under test is the one of the "Web servers" page, saved as aiohttp_app.py.
 `turnix_env` starts the local Turnix API and points TURNIX_API_TOKEN and
@@ -18,7 +18,7 @@ from turnix_async.testing import FakeTurnixServer
 
 @pytest_asyncio.fixture
 async def browser(turnix_env: FakeTurnixServer) -> AsyncIterator[TestClient[Any, Any]]:
-    """The app on a local port (its cleanup_ctx runs, after turnix_env), and a client."""
+    """The app on a local port (cleanup_ctx runs after turnix_env), and a client."""
     async with TestClient(TestServer(create_app())) as client:
         yield client
 

@@ -1,4 +1,4 @@
-"""End-to-end tests of a FastAPI app that builds its own `AsyncTurnix()` in its lifespan.
+"""End-to-end tests of a FastAPI app that opens its `AsyncTurnix()` in the lifespan.
 
 The app under test is the one of the "Web servers" page, saved as fastapi_app.py.
 `turnix_env` starts the local Turnix API and points TURNIX_API_TOKEN and
@@ -20,7 +20,9 @@ async def browser(turnix_env: FakeTurnixServer) -> AsyncIterator[httpx.AsyncClie
     """The app started (its lifespan runs, after turnix_env) and called in process."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://app"
+        ) as client:
             yield client
 
 
@@ -50,6 +52,7 @@ async def test_an_outage_becomes_a_502(
 async def test_the_rate_limit_reaches_the_browser_as_a_503(
     browser: httpx.AsyncClient, turnix_env: FakeTurnixServer
 ) -> None:
-    turnix_env.fail_next(status=429, retry_after=120)  # above the client's cap: not waited
+    # above the client's cap: not waited
+    turnix_env.fail_next(status=429, retry_after=120)
     response = await browser.post("/ice")
     assert (response.status_code, response.headers["Retry-After"]) == (503, "120")

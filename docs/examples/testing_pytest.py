@@ -1,4 +1,4 @@
-"""Tests of your own code against the local Turnix API, with the bundled pytest fixtures.
+"""Tests of your own code against the local Turnix API, with the bundled fixtures.
 
 Save it as e.g. tests/test_ice.py: installing turnix-async registers the fixtures
 `turnix_server` and `turnix_client` (they are async: install pytest-asyncio too).
@@ -19,7 +19,9 @@ async def ice_for_user(turnix: AsyncTurnix, user_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.asyncio
-async def test_ice_for_user(turnix_server: FakeTurnixServer, turnix_client: AsyncTurnix) -> None:
+async def test_ice_for_user(
+    turnix_server: FakeTurnixServer, turnix_client: AsyncTurnix
+) -> None:
     config = await ice_for_user(turnix_client, "alice")
     assert config["iceServers"][1]["username"]
     assert 290 <= config["ttl"] <= 300
@@ -51,5 +53,6 @@ async def test_with_server_options(
     turnix_server: FakeTurnixServer, turnix_client: AsyncTurnix
 ) -> None:
     config = await ice_for_user(turnix_client, "dave")
-    assert config["iceServers"][1]["username"].endswith(":dave")  # coturn REST-API style
+    # coturn REST-API style: "<unix expiry>:<user>"
+    assert config["iceServers"][1]["username"].endswith(":dave")
     assert turnix_server.api_token == "tnx_test"

@@ -1,4 +1,4 @@
-"""FakeTurnixServer on its own: a local Turnix API for scripts, demos and any test runner."""
+"""FakeTurnixServer on its own: a local Turnix API for scripts, demos, any runner."""
 
 import asyncio
 
@@ -7,7 +7,8 @@ from turnix_async.testing import FakeTurnixServer, instant_retries
 
 REGIONS = [
     Region("eu-central", "DE", "Frankfurt", "Europe Central", 50.11, 8.68, True, True),
-    Region("us-east", "US", "Ashburn", "US East", 39.04, -77.49, False, True),  # offline
+    # offline
+    Region("us-east", "US", "Ashburn", "US East", 39.04, -77.49, False, True),
 ]
 
 
@@ -21,7 +22,9 @@ async def demo() -> None:
         print("local Turnix API at", server.base_url)
         async with AsyncTurnix(server.api_token, base_url=server.base_url) as turnix:
             # preferred_region falls back to an available region
-            creds = await turnix.get_ice_credentials(room="demo", preferred_region="us-east")
+            creds = await turnix.get_ice_credentials(
+                room="demo", preferred_region="us-east"
+            )
             print("preferred us-east (offline) -> got", creds.ice_servers[1].urls[0])
 
             # fixed_region fails when the region is unavailable: 409, not retried
