@@ -33,9 +33,7 @@ async def ice(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=str(exc)) from exc
     except TurnixError as exc:
         raise web.HTTPBadGateway(text=f"TURN credentials unavailable: {exc}") from exc
-    return web.json_response(
-        {**creds.to_rtc_configuration(), "expiresAt": creds.expires_at.isoformat()}
-    )
+    return web.json_response(creds.to_json())
 
 
 def create_app() -> web.Application:

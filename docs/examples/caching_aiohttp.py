@@ -27,7 +27,7 @@ async def ice(request: web.Request) -> web.Response:
     except TurnixError as exc:
         raise web.HTTPBadGateway(text="TURN credentials unavailable") from exc
     return web.json_response(
-        {**creds.to_rtc_configuration(), "expiresAt": creds.expires_at.isoformat()},
+        creds.to_json(),
         headers={"Cache-Control": "no-store"},  # credentials: not for HTTP caches
     )
 

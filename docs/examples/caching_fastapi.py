@@ -35,4 +35,4 @@ async def ice(
             status_code=502, detail="TURN credentials unavailable"
         ) from exc
     response.headers["Cache-Control"] = "no-store"  # credentials: not for HTTP caches
-    return {**creds.to_rtc_configuration(), "expiresAt": creds.expires_at.isoformat()}
+    return creds.to_json()

@@ -36,4 +36,4 @@ async def ice(request: Request, room: str | None = None) -> dict[str, Any]:
         raise HTTPException(
             status_code=502, detail="TURN credentials unavailable"
         ) from exc
-    return {**creds.to_rtc_configuration(), "expiresAt": creds.expires_at.isoformat()}
+    return creds.to_json()
