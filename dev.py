@@ -200,25 +200,23 @@ def test_matrix(args: list[str]) -> int:
     missing = [minor for minor in SUPPORTED if minor not in found]
     print(f"interpreters: {found}" + (f"; not on this machine: {missing}" if missing else ""))
     lowest_deps, lowest_setuptools = lower_bounds()
-    oldest = found[min(found, key=lambda v: tuple(map(int, v.split("."))))]
+    oldest, newest = next(iter(found)), list(found)[-1]  # found is in SUPPORTED's order
     MATRIX.mkdir(parents=True, exist_ok=True)
     pins = MATRIX / "lowest.txt"
     pins.write_text("\n".join(lowest_deps) + "\n")
 
-    lowest = make_venv(MATRIX / "lowest", oldest)
+    builder = make_venv(MATRIX / f"lowest-py{oldest}", found[oldest])
     print(f"building the wheel with {lowest_setuptools}, no build isolation ...", flush=True)
-    pip = [str(lowest), "-m", "pip", "install", *PIP_FLAGS]
+    pip = [str(builder), "-m", "pip", "install", *PIP_FLAGS]
     subprocess.run([*pip, lowest_setuptools], check=True)
-    wheel = build_wheel(lowest, MATRIX / "dist")
+    wheel = build_wheel(builder, MATRIX / "dist")
 
     envs: dict[str, tuple[Path, str, Path | None]] = {
         f"py{minor}": (MATRIX / f"py{minor}", exe, None) for minor, exe in found.items()
     }
-    envs[f"lowest: python{oldest.rsplit('python', 1)[-1]}, {', '.join(lowest_deps)}"] = (
-        MATRIX / "lowest",
-        oldest,
-        pins,
-    )
+    for minor in dict.fromkeys((oldest, newest)):  # old pins break first on the newest Python
+        name = f"lowest on py{minor}: {', '.join(lowest_deps)}"
+        envs[name] = (MATRIX / f"lowest-py{minor}", found[minor], pins)
     print(f"installing the test extra into {len(envs)} venvs at once ...", flush=True)
     with ThreadPoolExecutor(max_workers=len(envs)) as pool:
         jobs = {
