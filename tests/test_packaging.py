@@ -8,6 +8,7 @@ while iterating; the README's test command and CI run it).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -27,8 +28,13 @@ pytestmark = pytest.mark.packaging
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    # from a copy without build leftovers: setuptools adds the files an old
+    # *.egg-info/SOURCES.txt lists to the sdist, which would hide a MANIFEST.in gap
+    source = tmp_path_factory.mktemp("source") / "turnix-async"
+    leftovers = (".git", ".venv", "build", "dist", "site", "*.egg-info", ".*_cache", "__pycache__")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*leftovers))
     out = tmp_path_factory.mktemp("dist")
-    build = [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)]
+    build = [sys.executable, "-m", "build", "--outdir", str(out), str(source)]
     result = subprocess.run(build, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (sdist,) = out.glob("turnix_async-*.tar.gz")
@@ -41,7 +47,9 @@ def source_files(tree: str) -> set[str]:
     return {
         p.relative_to(ROOT).as_posix()
         for p in files
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        if p.is_file()
+        and not {"__pycache__", ".pytest_cache"} & set(p.parts)
+        and p.suffix != ".pyc"
     }
 
 
