@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -48,13 +49,17 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aioresponses_compat() -> Iterator[None]:
-    """Let aioresponses 0.7.x build responses on aiohttp >= 3.14.
+    """Let aioresponses 0.7.x build responses on every aiohttp the package allows.
 
     aioresponses calls `ClientResponse(...)` without the `stream_writer` argument
-    that aiohttp 3.14 made required (pnuckowski/aioresponses#289); give it one.
+    that aiohttp 3.14 made required (pnuckowski/aioresponses#289); give it one, but
+    only where the constructor takes it: aiohttp 3.12 and 3.13 reject it.
     """
     import aioresponses.core as core
 
+    if "stream_writer" not in inspect.signature(aiohttp.ClientResponse).parameters:
+        yield
+        return
     original = core.ClientResponse
 
     class CompatResponse(aiohttp.ClientResponse):

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CacheStats", "IceCredentialsCache"]
 
-logger = logging.getLogger("turnix_async")
+logger: logging.Logger = logging.getLogger("turnix_async")
 
 _NEVER = math.inf
 # A failed background refresh is tried again this many seconds later, doubling after each
