@@ -43,13 +43,13 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def source_files(tree: str) -> set[str]:
-    files = (ROOT / tree).rglob("*")
+    """The files of `tree`, without caches (`__pycache__`, and tools' `.ruff_cache` & co)."""
+    paths = (p.relative_to(ROOT) for p in (ROOT / tree).rglob("*") if p.is_file())
     return {
-        p.relative_to(ROOT).as_posix()
-        for p in files
-        if p.is_file()
-        and not {"__pycache__", ".pytest_cache"} & set(p.parts)
-        and p.suffix != ".pyc"
+        path.as_posix()
+        for path in paths
+        if not any(part == "__pycache__" or part.startswith(".") for part in path.parts)
+        and path.suffix != ".pyc"
     }
 
 
