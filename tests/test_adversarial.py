@@ -1,0 +1,171 @@
+"""Adversarial review of the rebuilt core: one test per defect, against loopback servers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.loopback import TOKEN, ClientFactory, Hold, ScriptedServer, raw_answer
+from turnix_async import AsyncTurnix, TurnixAPIError, TurnixError, TurnixTimeoutError
+from turnix_async.instrumentation import CallDetails
+from turnix_async.testing import MockTransport, Reply
+
+ICE = "/api/v1/credentials/ice"
+REGIONS = "/api/v1/regions"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[CallDetails] = []
+
+    def on_call(self, details: CallDetails) -> None:
+        self.calls.append(details)
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and everything reachable through __cause__ and __context__."""
+    found: list[BaseException] = []
+    pending: list[BaseException | None] = [error]
+    while pending:
+        seen = pending.pop()
+        if seen is None or any(seen is known for known in found):
+            continue
+        found.append(seen)
+        pending += [seen.__cause__, seen.__context__]
+    return found
+
+
+def _assert_no_fragment(text: str, secret: str, size: int = 8) -> None:
+    for start in range(len(secret) - size + 1):
+        assert secret[start : start + size] not in text, f"fragment {start} of the secret shown"
+
+
+# --- a server echoing the token in X-Request-Id: hooks must not see it -------------------
+
+
+async def test_an_echoed_token_in_the_request_id_never_reaches_a_hook(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    async def echo(request: web.Request) -> web.StreamResponse:
+        headers = {"X-Request-Id": request.headers["Authorization"]}
+        return web.json_response({"error": "bad"}, status=400, headers=headers)
+
+    loopback.script(REGIONS, echo)
+    recorder = Recorder()
+    with pytest.raises(TurnixAPIError):
+        await make_client(hooks=[recorder]).list_regions()
+    (details,) = recorder.calls
+    _assert_no_fragment(repr(details), TOKEN)
+
+
+# --- a status HTTP parsers accept but hooks refused --------------------------------------
+
+
+async def test_a_status_above_599_stays_an_api_error_with_hooks_installed(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    loopback.script(REGIONS, raw_answer(b'{"error": "odd"}', status=999))
+    recorder = Recorder()
+    with pytest.raises(TurnixAPIError) as info:
+        await make_client(hooks=[recorder]).list_regions()
+    assert info.value.status == 999
+    assert [details.status for details in recorder.calls] == [999]
+
+
+# --- the deadline once the loop was busy past it -----------------------------------------
+
+
+class _BusyOnce:
+    """A hook that blocks the loop once, as a CPU-bound burst in the app would."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_call(self, details: CallDetails) -> None:
+        if self.seconds:
+            time.sleep(self.seconds)  # the loop is blocked, not a wait in the test
+            self.seconds = 0.0
+
+
+async def test_the_deadline_still_bounds_an_attempt_that_starts_after_it_passed(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    hold, stalled = Hold(), asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if loopback.count(ICE) == 1:
+            return await hold(request)
+        await stalled.wait()  # never answers
+        return web.json_response({})
+
+    loopback.script(ICE, handler)
+    client = make_client(max_connections=1, timeout=5.0, hooks=[_BusyOnce(0.3)])
+    first = asyncio.ensure_future(client.get_ice_credentials())
+    await hold.arrived(1)
+    second = asyncio.ensure_future(client.with_options(deadline=0.2).get_ice_credentials())
+    for _ in range(10):  # let the second call queue for the one connection
+        await asyncio.sleep(0)
+    hold.release()  # the first call's hook then blocks the loop past the second's deadline
+    await first
+    with pytest.raises(TurnixTimeoutError, match="deadline"):
+        await asyncio.wait_for(second, 2.0)  # without the fix: no timeout at all
+    stalled.set()
+
+
+# --- no aiohttp exception (holding the proxy URL) left in an error's chain ---------------
+
+
+async def test_no_error_chain_holds_the_proxy_password() -> None:
+    password = "Pr0xy-Passw0rd-Secret"
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    proxy = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    try:
+        async with AsyncTurnix(
+            TOKEN,
+            base_url="https://api.turnix.invalid/api/v1",  # only the loopback proxy is contacted
+            proxy=f"http://user:{password}@127.0.0.1:{port}",
+            max_retries=0,
+        ) as client:
+            with pytest.raises(TurnixError) as info:
+                await client.list_regions()
+    finally:
+        proxy.close()
+        await proxy.wait_closed()
+    for error in _chain(info.value):
+        _assert_no_fragment(f"{error}\n{error!r}\n{vars(error)!r}", password)
+
+
+# --- arguments checked whatever the transport --------------------------------------------
+
+
+def _mock() -> MockTransport:
+    return MockTransport(lambda request: Reply(200, {"Content-Type": "application/json"}, b"[]"))
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("app_info", 123),
+        ("max_response_size", -1),
+        ("ssl", "verify"),
+        ("trace_configs", "tracing"),
+        ("transport", object()),
+    ],
+)
+def test_a_bad_argument_fails_at_construction_with_a_custom_transport(
+    argument: str, value: Any
+) -> None:
+    options: dict[str, Any] = {"transport": _mock(), argument: value}
+    with pytest.raises(ValueError, match=argument):
+        AsyncTurnix(TOKEN, base_url="http://127.0.0.1:9/api/v1", **options)
