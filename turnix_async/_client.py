@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 import attrs
@@ -142,18 +142,26 @@ class AsyncTurnix:
         connections = check_int("max_connections", max_connections, minimum=1)
         proxy_url = check_proxy(proxy)
         self._redactor = Redactor([token, None if proxy_url is None else proxy_url.password])
+        # every argument is checked, also those a custom transport makes moot
+        user_agent = _user_agent(app_info)
+        response_limit = check_int("max_response_size", max_response_size, minimum=1)
+        ssl_context = check_ssl(ssl)
+        traces = check_trace_configs(trace_configs)
         self._transport: Transport
-        self._transport = transport or AiohttpTransport(
-            auth=BearerAuth(token, url),  # the only holder of the token
-            https_only=url.scheme == "https",
-            redactor=self._redactor,
-            user_agent=_user_agent(app_info),
-            max_connections=connections,
-            max_response_size=check_int("max_response_size", max_response_size, minimum=1),
-            ssl=check_ssl(ssl),
-            proxy=proxy_url,
-            trace_configs=check_trace_configs(trace_configs),
-        )
+        if transport is not None:
+            self._transport = _checked_transport(transport)
+        else:
+            self._transport = AiohttpTransport(
+                auth=BearerAuth(token, url),  # the only holder of the token
+                https_only=url.scheme == "https",
+                redactor=self._redactor,
+                user_agent=user_agent,
+                max_connections=connections,
+                max_response_size=response_limit,
+                ssl=ssl_context,
+                proxy=proxy_url,
+                trace_configs=traces,
+            )
         self._hooks = HookRunner(hooks)
         self._slots = Slots(connections)
         self._throttle = AdaptiveThrottle(sleep=self._sleep, on_event=self._throttle_event)
@@ -326,7 +334,7 @@ class AsyncTurnix:
                 else:
                     self._throttle.on_success()
             if record is not None:
-                record.attempted(outcome, waited)
+                record.attempted(outcome, waited, self._redactor)
             if isinstance(outcome, Reply) and 200 <= outcome.status < 300:
                 return outcome
             decision = decide(
@@ -381,6 +389,10 @@ class AsyncTurnix:
             timeout = policy.timeout
             if stop_at is not None:  # the last attempt gets what is left of the deadline
                 timeout = min(timeout, stop_at - loop.time())
+                if timeout <= 0:  # e.g. the loop was busy: and 0 or less is "no limit" below
+                    raise TurnixTimeoutError(
+                        f"deadline of {policy.deadline:g} s reached before attempt {attempt}"
+                    )
             try:
                 return await self._transport.send(request, timeout=timeout), waited
             except TurnixTimeoutError as exc:
@@ -451,10 +463,12 @@ class _Record:
         self.waited = 0.0
         self.retries: list[RetryDetails] = []
 
-    def attempted(self, outcome: Reply | TurnixError, waited: float) -> None:
+    def attempted(self, outcome: Reply | TurnixError, waited: float, redactor: Redactor) -> None:
         self.waited += waited
         if isinstance(outcome, Reply):
-            self.status, self.request_id = outcome.status, outcome.request_id
+            self.status, request_id = outcome.status, outcome.request_id
+            # the header is the server's text: it may echo the token, and it reaches hooks
+            self.request_id = None if request_id is None else redactor.scrub(request_id)[:200]
 
     def retrying(self, attempt: int, wait: float, reason: str) -> RetryDetails:
         details = RetryDetails(self.endpoint, attempt, wait, reason, time.time())
@@ -498,6 +512,18 @@ def _user_agent(app_info: Any) -> str:
             f" (got {app_info!r:.60})"
         )
     return f"{_USER_AGENT} {app_info}"
+
+
+def _checked_transport(transport: Any) -> Transport:
+    """A `Transport` (`send` and `close` methods), else ValueError before anything is sent."""
+    for name in ("send", "close"):
+        if not callable(getattr(transport, name, None)):
+            raise ValueError(
+                "transport must be a Transport with async `send(request, *, timeout)` and"
+                " `close()` methods, such as turnix_async.testing.MockTransport"
+                f" (got {type(transport).__name__})"
+            )
+    return cast(Transport, transport)
 
 
 def _not_found_hint(url: URL) -> str:

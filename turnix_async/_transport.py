@@ -96,18 +96,24 @@ class AiohttpTransport:
                 timeout=self._timeout(timeout),
             ) as response:
                 return await self._reply(response)
-        except TurnixError:
-            raise
+        except TurnixError as exc:
+            error = exc
         except asyncio.CancelledError:
             if self._closed and not _cancelled_by_caller():
                 raise closed_during_call() from None
             raise
         except asyncio.TimeoutError:  # TimeoutError on 3.11+, not on 3.10
-            if self._closed:
-                raise closed_during_call() from None
-            raise TurnixTimeoutError(f"no complete response within {timeout:g} s") from None
+            error = (
+                closed_during_call()
+                if self._closed
+                else TurnixTimeoutError(f"no complete response within {timeout:g} s")
+            )
         except Exception as exc:
-            raise self._failure(request, exc) from None
+            error = self._failure(request, exc)
+        # no chain: aiohttp's exceptions hold the request's headers and the proxy URL, password
+        # included, and `from None` only hides them (`__context__` still refers to them)
+        error.__cause__ = error.__context__ = None
+        raise error
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         """Say which object was left open, and how to close it (not aiohttp's generic words)."""
