@@ -10,9 +10,15 @@ import pytest
 from aiohttp import web
 
 from tests.loopback import TOKEN, ClientFactory, Hold, ScriptedServer, raw_answer
-from turnix_async import AsyncTurnix, TurnixAPIError, TurnixError, TurnixTimeoutError
+from turnix_async import (
+    AsyncTurnix,
+    TurnixAPIError,
+    TurnixConnectionError,
+    TurnixError,
+    TurnixTimeoutError,
+)
 from turnix_async.instrumentation import CallDetails
-from turnix_async.testing import MockTransport, Reply
+from turnix_async.testing import MockTransport, Reply, Request
 
 ICE = "/api/v1/credentials/ice"
 REGIONS = "/api/v1/regions"
@@ -169,3 +175,30 @@ def test_a_bad_argument_fails_at_construction_with_a_custom_transport(
     options: dict[str, Any] = {"transport": _mock(), argument: value}
     with pytest.raises(ValueError, match=argument):
         AsyncTurnix(TOKEN, base_url="http://127.0.0.1:9/api/v1", **options)
+
+
+# --- an application's own TurnixError subclass, raised by its transport ------------------
+
+
+class AppNetworkError(TurnixConnectionError):
+    """What an app's own transport (or MockTransport handler) may raise."""
+
+
+async def test_an_apps_own_error_subclass_does_not_break_the_hooks() -> None:
+    def unreachable(request: Request) -> Reply:
+        raise AppNetworkError("simulated outage")
+
+    recorder = Recorder()
+    async with AsyncTurnix(
+        TOKEN,
+        base_url="http://127.0.0.1:9/api/v1",
+        transport=MockTransport(unreachable),
+        hooks=[recorder],
+        backoff_base=0,
+        max_retries=1,
+    ) as client:
+        with pytest.raises(AppNetworkError):
+            await client.list_regions()
+    (details,) = recorder.calls
+    assert details.outcome == "TurnixConnectionError"  # its nearest class of the SDK
+    assert [retry.reason for retry in details.retries] == ["TurnixConnectionError"]
