@@ -30,6 +30,7 @@ from ._errors import (
     TurnixTimeoutError,
     checked_body,
     closed_during_call,
+    sdk_class_name,
 )
 from ._log import configure_from_env
 from ._models import IceCredentials, IceCredentialsRequest, Region
@@ -305,7 +306,7 @@ class AsyncTurnix:
         try:
             result = parse(self._checked(await self._call(request, record)))
         except TurnixError as exc:
-            self._hooks.call(record.details(type(exc).__name__))
+            self._hooks.call(record.details(sdk_class_name(exc)))
             raise
         self._hooks.call(record.details("ok"))
         return result

@@ -143,6 +143,17 @@ class ServerError(TurnixAPIError):
     """5xx: the API failed on its side (after retries for 500/502/503/504)."""
 
 
+def sdk_class_name(error: TurnixError) -> str:
+    """The error's class name, or for an app's own subclass the SDK class it extends.
+
+    Hooks and metric labels take only the SDK's names: a bounded, known set.
+    """
+    for cls in type(error).__mro__:
+        if cls.__module__.partition(".")[0] == "turnix_async":
+            return cls.__name__
+    return TurnixError.__name__  # pragma: no cover - every TurnixError has one
+
+
 def closed_during_call() -> ClientClosedError:
     """What every call still running gets when its client closes."""
     return ClientClosedError("the AsyncTurnix client was closed during the call")

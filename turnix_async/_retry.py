@@ -12,7 +12,7 @@ import random
 
 import attrs
 
-from ._errors import TurnixConnectionError, TurnixError
+from ._errors import TurnixConnectionError, TurnixError, sdk_class_name
 from ._retry_after import parse_retry_after
 from ._wire import Reply
 
@@ -94,4 +94,4 @@ def describe(outcome: Reply | TurnixError) -> str:
     """A short, bounded reason for logs and hooks: `HTTP 503` or an error class name."""
     if isinstance(outcome, Reply):
         return f"HTTP {outcome.status}"
-    return type(outcome).__name__
+    return sdk_class_name(outcome)
