@@ -12,6 +12,7 @@ from aiohttp import web
 from tests.loopback import TOKEN, ClientFactory, Hold, ScriptedServer, raw_answer
 from turnix_async import (
     AsyncTurnix,
+    AuthenticationError,
     TurnixAPIError,
     TurnixConnectionError,
     TurnixError,
@@ -202,3 +203,34 @@ async def test_an_apps_own_error_subclass_does_not_break_the_hooks() -> None:
     (details,) = recorder.calls
     assert details.outcome == "TurnixConnectionError"  # its nearest class of the SDK
     assert [retry.reason for retry in details.retries] == ["TurnixConnectionError"]
+
+
+# --- a non-2xx whose body is cut short: the status still decides -------------------------
+
+
+async def test_a_401_whose_body_is_cut_short_is_one_request_and_an_authentication_error() -> None:
+    requests = 0
+
+    async def cut_short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        await reader.readuntil(b"\r\n\r\n")
+        requests += 1
+        writer.write(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"error": "bad tok'
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(cut_short, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with AsyncTurnix(
+            TOKEN, base_url=f"http://127.0.0.1:{port}/api/v1", backoff_base=0, max_retries=2
+        ) as client:
+            with pytest.raises(AuthenticationError):
+                await client.list_regions()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert requests == 1
