@@ -202,14 +202,16 @@ class AiohttpTransport:
                     response.close()  # an error's first bytes are enough for its message
                     break
         except aiohttp.ClientPayloadError as exc:
-            if not _undecodable(exc):
-                raise
+            if success and not _undecodable(exc):
+                raise  # cut short: a bad connection, retried
             if success:  # a bad body, not a bad connection: never retried
                 raise ResponseValidationError(
                     "response body could not be decoded (content-encoding"
                     f" {self._redactor.scrub(response.headers.get('Content-Encoding', ''))!r})"
                 ) from None
-            body.clear()  # the status decides the error; the message does without the body
+            # undecodable or cut short: the status decides the error (a 401 is not retried);
+            # the message does without the body
+            body.clear()
         return Reply(status, response.headers, bytes(body[: self._limit]))
 
     def _failure(self, request: Request, exc: Exception) -> TurnixError:
