@@ -234,3 +234,22 @@ async def test_a_401_whose_body_is_cut_short_is_one_request_and_an_authenticatio
         server.close()
         await server.wait_closed()
     assert requests == 1
+
+
+# --- CallDetails.attempts counts requests sent, not waits --------------------------------
+
+
+async def test_a_call_that_never_got_a_connection_reports_no_attempt(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    hold, recorder = Hold(), Recorder()
+    loopback.script(ICE, hold)
+    client = make_client(max_connections=1, hooks=[recorder])
+    first = asyncio.ensure_future(client.get_ice_credentials())
+    await hold.arrived(1)
+    with pytest.raises(TurnixTimeoutError, match="free connection"):
+        await client.with_options(queue_timeout=0.05).get_ice_credentials()
+    hold.release()
+    await first
+    assert [details.attempts for details in recorder.calls] == [0, 1]
+    assert hold.count == 1
