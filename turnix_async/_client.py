@@ -321,13 +321,11 @@ class AsyncTurnix:
         queue_left, attempt = self._queue_timeout, 0
         while True:
             attempt += 1
-            if record is not None:
-                record.attempts = attempt
             time_left = None if stop_at is None else stop_at - loop.time()
             if time_left is not None and time_left <= 0:
                 raise TurnixTimeoutError(f"deadline of {policy.deadline:g} s reached")
             wait_limit = queue_left if time_left is None else min(queue_left, time_left)
-            outcome, waited = await self._attempt(request, attempt, wait_limit, stop_at)
+            outcome, waited = await self._attempt(request, attempt, wait_limit, stop_at, record)
             queue_left -= waited
             if isinstance(outcome, Reply):  # the throttle learns the API's limit from answers
                 if outcome.status == 429:
@@ -378,7 +376,12 @@ class AsyncTurnix:
             await self._wait(0.0 if waits_are_skipped() else wait)
 
     async def _attempt(
-        self, request: Request, attempt: int, wait_limit: float, stop_at: float | None
+        self,
+        request: Request,
+        attempt: int,
+        wait_limit: float,
+        stop_at: float | None,
+        record: _Record | None,
     ) -> tuple[Reply | TurnixError, float]:
         """One attempt: a free connection, the rate limit's go, the send; and the time waited."""
         policy, loop = self._policy, asyncio.get_running_loop()
@@ -394,6 +397,8 @@ class AsyncTurnix:
                     raise TurnixTimeoutError(
                         f"deadline of {policy.deadline:g} s reached before attempt {attempt}"
                     )
+            if record is not None:  # requests sent: a call that only waited sent none
+                record.attempts = attempt
             try:
                 return await self._transport.send(request, timeout=timeout), waited
             except TurnixTimeoutError as exc:
