@@ -13,6 +13,7 @@ from tests.loopback import TOKEN, ClientFactory, Hold, ScriptedServer, raw_answe
 from turnix_async import (
     AsyncTurnix,
     AuthenticationError,
+    ClientClosedError,
     TurnixAPIError,
     TurnixConnectionError,
     TurnixError,
@@ -253,3 +254,41 @@ async def test_a_call_that_never_got_a_connection_reports_no_attempt(
     await first
     assert [details.attempts for details in recorder.calls] == [0, 1]
     assert hold.count == 1
+
+
+# --- MockTransport keeps the client's promises: close() and timeout end an attempt -------
+
+
+def _never_answering() -> tuple[MockTransport, asyncio.Event]:
+    """A transport whose handler never answers, and the event set once it was asked."""
+    asked, never = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: Request) -> Reply:
+        asked.set()
+        await never.wait()
+        return Reply(200)
+
+    return MockTransport(handler), asked
+
+
+async def test_close_ends_an_attempt_pending_in_a_mock_transport() -> None:
+    transport, asked = _never_answering()
+    client = AsyncTurnix(TOKEN, base_url="http://127.0.0.1:9/api/v1", transport=transport)
+    call = asyncio.ensure_future(client.list_regions())
+    await asked.wait()
+    await client.close()
+    with pytest.raises(ClientClosedError):
+        await asyncio.wait_for(call, 2.0)
+
+
+async def test_the_timeout_ends_an_attempt_pending_in_a_mock_transport() -> None:
+    async with AsyncTurnix(
+        TOKEN,
+        base_url="http://127.0.0.1:9/api/v1",
+        transport=_never_answering()[0],
+        timeout=0.05,
+        max_retries=1,
+        backoff_base=0,
+    ) as client:
+        with pytest.raises(TurnixTimeoutError):
+            await asyncio.wait_for(client.list_regions(), 2.0)
