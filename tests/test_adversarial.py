@@ -73,15 +73,16 @@ async def test_an_echoed_token_in_the_request_id_never_reaches_a_hook(
 # --- a status HTTP parsers accept but hooks refused --------------------------------------
 
 
-async def test_a_status_above_599_stays_an_api_error_with_hooks_installed(
-    loopback: ScriptedServer, make_client: ClientFactory
+@pytest.mark.parametrize("status", [99, 999])  # aiohttp reads any three digits, "099" too
+async def test_a_status_outside_100_599_stays_an_api_error_with_hooks_installed(
+    status: int, loopback: ScriptedServer, make_client: ClientFactory
 ) -> None:
-    loopback.script(REGIONS, raw_answer(b'{"error": "odd"}', status=999))
+    loopback.script(REGIONS, raw_answer(b'{"error": "odd"}', status=status))
     recorder = Recorder()
     with pytest.raises(TurnixAPIError) as info:
         await make_client(hooks=[recorder]).list_regions()
-    assert info.value.status == 999
-    assert [details.status for details in recorder.calls] == [999]
+    assert info.value.status == status
+    assert [details.status for details in recorder.calls] == [status]
 
 
 # --- the deadline once the loop was busy past it -----------------------------------------
@@ -292,3 +293,34 @@ async def test_the_timeout_ends_an_attempt_pending_in_a_mock_transport() -> None
     ) as client:
         with pytest.raises(TurnixTimeoutError):
             await asyncio.wait_for(client.list_regions(), 2.0)
+
+
+# --- an encoding aiohttp cannot decode (br, zstd without their extras) -------------------
+
+
+async def test_a_401_in_an_undecodable_encoding_is_sent_once() -> None:
+    requests = 0
+
+    async def brotli(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        await reader.readuntil(b"\r\n\r\n")
+        requests += 1
+        writer.write(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Encoding: br\r\nContent-Length: 4\r\n"
+            b"Connection: close\r\n\r\nabcd"
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(brotli, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with AsyncTurnix(
+            TOKEN, base_url=f"http://127.0.0.1:{port}/api/v1", backoff_base=0, max_retries=2
+        ) as client:
+            with pytest.raises(TurnixError):  # AuthenticationError when Brotli is installed
+                await client.list_regions()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert requests == 1
