@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.loopback import TOKEN, ClientFactory, Hold, ScriptedServer, raw_answer
+from tests.loopback import TOKEN, ClientFactory, Hold, ScriptedServer
 from turnix_async import (
     AsyncTurnix,
     AuthenticationError,
@@ -32,6 +32,36 @@ class Recorder:
 
     def on_call(self, details: CallDetails) -> None:
         self.calls.append(details)
+
+
+class RawServer:
+    """A raw asyncio socket server on 127.0.0.1 that answers every request with `answer` bytes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/api/v1"
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        self.requests += 1
+        writer.write(self.answer)
+        await writer.drain()
+        writer.close()
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -75,12 +105,15 @@ async def test_an_echoed_token_in_the_request_id_never_reaches_a_hook(
 
 @pytest.mark.parametrize("status", [99, 999])  # aiohttp reads any three digits, "099" too
 async def test_a_status_outside_100_599_stays_an_api_error_with_hooks_installed(
-    status: int, loopback: ScriptedServer, make_client: ClientFactory
+    status: int,
 ) -> None:
-    loopback.script(REGIONS, raw_answer(b'{"error": "odd"}', status=status))
+    answer = b"HTTP/1.1 %03d Odd\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}" % status
     recorder = Recorder()
-    with pytest.raises(TurnixAPIError) as info:
-        await make_client(hooks=[recorder]).list_regions()
+    async with RawServer(answer) as server:
+        client = AsyncTurnix(TOKEN, base_url=server.base_url, hooks=[recorder])
+        async with client:
+            with pytest.raises(TurnixAPIError) as info:
+                await client.list_regions()
     assert info.value.status == status
     assert [details.status for details in recorder.calls] == [status]
 
@@ -211,31 +244,16 @@ async def test_an_apps_own_error_subclass_does_not_break_the_hooks() -> None:
 
 
 async def test_a_401_whose_body_is_cut_short_is_one_request_and_an_authentication_error() -> None:
-    requests = 0
-
-    async def cut_short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal requests
-        await reader.readuntil(b"\r\n\r\n")
-        requests += 1
-        writer.write(
-            b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 100\r\n\r\n{"error": "bad tok'
-        )
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(cut_short, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        async with AsyncTurnix(
-            TOKEN, base_url=f"http://127.0.0.1:{port}/api/v1", backoff_base=0, max_retries=2
-        ) as client:
+    answer = (
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"error": "bad tok'
+    )
+    async with RawServer(answer) as server:
+        client = AsyncTurnix(TOKEN, base_url=server.base_url, backoff_base=0, max_retries=2)
+        async with client:
             with pytest.raises(AuthenticationError):
                 await client.list_regions()
-    finally:
-        server.close()
-        await server.wait_closed()
-    assert requests == 1
+    assert server.requests == 1
 
 
 # --- CallDetails.attempts counts requests sent, not waits --------------------------------
@@ -299,28 +317,13 @@ async def test_the_timeout_ends_an_attempt_pending_in_a_mock_transport() -> None
 
 
 async def test_a_401_in_an_undecodable_encoding_is_sent_once() -> None:
-    requests = 0
-
-    async def brotli(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal requests
-        await reader.readuntil(b"\r\n\r\n")
-        requests += 1
-        writer.write(
-            b"HTTP/1.1 401 Unauthorized\r\nContent-Encoding: br\r\nContent-Length: 4\r\n"
-            b"Connection: close\r\n\r\nabcd"
-        )
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(brotli, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        async with AsyncTurnix(
-            TOKEN, base_url=f"http://127.0.0.1:{port}/api/v1", backoff_base=0, max_retries=2
-        ) as client:
+    answer = (
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Encoding: br\r\nContent-Length: 4\r\n"
+        b"Connection: close\r\n\r\nabcd"
+    )
+    async with RawServer(answer) as server:
+        client = AsyncTurnix(TOKEN, base_url=server.base_url, backoff_base=0, max_retries=2)
+        async with client:
             with pytest.raises(TurnixError):  # AuthenticationError when Brotli is installed
                 await client.list_regions()
-    finally:
-        server.close()
-        await server.wait_closed()
-    assert requests == 1
+    assert server.requests == 1
