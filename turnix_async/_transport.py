@@ -228,6 +228,11 @@ class AiohttpTransport:
             return TurnixConnectionError(scrub(str(exc)), retryable=False)
         if isinstance(exc, aiohttp.ClientSSLError):
             return TurnixConnectionError(f"TLS failure: {scrub(str(exc))}", retryable=False)
+        if _undecodable(exc):  # e.g. br without Brotli: refused before the status is known
+            return TurnixConnectionError(
+                f"the answer's content-encoding cannot be decoded: {scrub(str(exc))}",
+                retryable=False,  # the next answer is encoded the same (a 401 is sent once)
+            )
         if isinstance(exc, RuntimeError) and not isinstance(exc, aiohttp.ClientError):
             return closed_during_call()
         described = str(exc) if isinstance(exc, _Dropped) else _described(exc)
