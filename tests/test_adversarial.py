@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.loopback import TOKEN, ClientFactory, Hold, ScriptedServer
+from tests.loopback import TOKEN, ClientFactory, Hold, ScriptedServer, raw_answer
 from turnix_async import (
     AsyncTurnix,
     AuthenticationError,
@@ -327,3 +327,19 @@ async def test_a_401_in_an_undecodable_encoding_is_sent_once() -> None:
             with pytest.raises(TurnixError):  # AuthenticationError when Brotli is installed
                 await client.list_regions()
     assert server.requests == 1
+
+
+# --- a huge error page: only what the error shows is scrubbed ----------------------------
+
+
+async def test_a_huge_error_page_costs_little_to_turn_into_an_error(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    size = 8 * 1024 * 1024  # a proxy's error page, as large as max_response_size allows
+    loopback.script(REGIONS, raw_answer(b"x" * size, status=400, content_type="text/html"))
+    client = make_client(max_response_size=size)
+    started = time.perf_counter()
+    with pytest.raises(TurnixAPIError):
+        await client.list_regions()
+    # scrubbing all 8 MB blocked the event loop ~1.5 s here; the rest of the call takes ~0.3 s
+    assert time.perf_counter() - started < 1.0
