@@ -190,16 +190,21 @@ def checked_body(reply: Reply, redactor: Redactor, *, hint: str = "") -> bytes:
 
 
 def api_error(reply: Reply, redactor: Redactor, *, hint: str = "") -> TurnixAPIError:
-    """The exception for a non-2xx reply, with every secret scrubbed before it is cut."""
+    """The exception for a non-2xx reply, every secret scrubbed from what it shows.
+
+    Only the shown parts (message, at most 300 characters, and body, 2,000) are
+    scrubbed: any run of 8+ secret characters left in a cut text is still masked,
+    and a 1 MB error page then costs no more than a short one.
+    """
     status = reply.status
-    text = redactor.scrub(reply.body.decode("utf-8", errors="replace"))
+    text = reply.body.decode("utf-8", errors="replace")
     cls = _BY_STATUS.get(status) or (ServerError if 500 <= status < 600 else TurnixAPIError)
     request_id = reply.request_id
-    message = _message_of(text) or _reason(status)
+    message = redactor.scrub(_message_of(text)) or _reason(status)
     return cls(
-        redactor.scrub(message) + hint,
+        message + hint,
         status=status,
-        body=_trim(text, 2000),
+        body=redactor.scrub(_trim(text, 2000)),
         request_id=None if request_id is None else redactor.scrub(_trim(request_id, 200)),
         retry_after=parse_retry_after(reply.headers) if status in (429, 503) else None,
     )
