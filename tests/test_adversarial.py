@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.loopback import TOKEN, ClientFactory, Hold, ScriptedServer, raw_answer
+from tests.loopback import (
+    TOKEN,
+    ClientFactory,
+    Hold,
+    ScriptedServer,
+    json_answer,
+    raw_answer,
+)
 from turnix_async import (
     AsyncTurnix,
     AuthenticationError,
@@ -20,7 +27,7 @@ from turnix_async import (
     TurnixTimeoutError,
 )
 from turnix_async.instrumentation import CallDetails
-from turnix_async.testing import MockTransport, Reply, Request
+from turnix_async.testing import MockTransport, Reply, Request, instant_retries
 
 ICE = "/api/v1/credentials/ice"
 REGIONS = "/api/v1/regions"
@@ -343,3 +350,20 @@ async def test_a_huge_error_page_costs_little_to_turn_into_an_error(
         await client.list_regions()
     # scrubbing all 8 MB blocked the event loop ~1.5 s here; the rest of the call takes ~0.3 s
     assert time.perf_counter() - started < 1.0
+
+
+# --- instant_retries() skips the Retry-After pause, now held in the throttle -------------
+
+
+async def test_instant_retries_skips_a_retry_after_pause(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    async def slow_down(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"error": "slow down"}, status=429, headers={"Retry-After": "20"})
+
+    loopback.script(ICE, slow_down, json_answer())
+    client = make_client()
+    with instant_retries():
+        await asyncio.wait_for(client.get_ice_credentials(), 5.0)  # not 20 s
+        await asyncio.wait_for(client.get_ice_credentials(), 5.0)
+    assert loopback.count(ICE) == 3
