@@ -417,6 +417,8 @@ class AsyncTurnix:
 
     async def _throttled(self, wait_limit: float) -> float:
         """Wait for the client-wide rate limit (if a 429 engaged it); returns the wait."""
+        if waits_are_skipped():  # instant_retries(): a Retry-After pause is a wait like others
+            return 0.0
         try:
             return await self._throttle.acquire(wait_limit)
         except ThrottleWaitExceeded as exc:
