@@ -50,9 +50,14 @@ class RawServer:
         self._server: asyncio.Server | None = None
 
     @property
-    def base_url(self) -> str:
+    def port(self) -> int:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/api/v1"
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1"
 
     async def __aenter__(self) -> RawServer:
         self._server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
@@ -168,31 +173,32 @@ async def test_the_deadline_still_bounds_an_attempt_that_starts_after_it_passed(
 # --- no aiohttp exception (holding the proxy URL) left in an error's chain ---------------
 
 
-async def test_no_error_chain_holds_the_proxy_password() -> None:
-    password = "Pr0xy-Passw0rd-Secret"
-
-    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    proxy = await asyncio.start_server(refuse, "127.0.0.1", 0)
-    port = proxy.sockets[0].getsockname()[1]
-    try:
-        async with AsyncTurnix(
+@pytest.mark.parametrize(
+    ("userinfo", "secret"),
+    [
+        ("user:Pr0xy-Passw0rd-Secret", "Pr0xy-Passw0rd-Secret"),
+        ("zyte-ApiKey-0123456789abcdef:", "zyte-ApiKey-0123456789abcdef"),  # key as user name
+    ],
+    ids=["password", "key as user name"],
+)
+async def test_no_error_or_its_chain_shows_the_proxy_credentials(
+    userinfo: str, secret: str
+) -> None:
+    answer = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+    async with (
+        RawServer(answer) as proxy,
+        AsyncTurnix(
             TOKEN,
             base_url="https://api.turnix.invalid/api/v1",  # only the loopback proxy is contacted
-            proxy=f"http://user:{password}@127.0.0.1:{port}",
+            proxy=f"http://{userinfo}@127.0.0.1:{proxy.port}",
             max_retries=0,
-        ) as client:
-            with pytest.raises(TurnixError) as info:
-                await client.list_regions()
-    finally:
-        proxy.close()
-        await proxy.wait_closed()
+        ) as client,
+    ):
+        with pytest.raises(TurnixError) as info:
+            await client.list_regions()
+    assert proxy.requests == 1
     for error in _chain(info.value):
-        _assert_no_fragment(f"{error}\n{error!r}\n{vars(error)!r}", password)
+        _assert_no_fragment(f"{error}\n{error!r}\n{vars(error)!r}", secret)
 
 
 # --- arguments checked whatever the transport --------------------------------------------
