@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import ssl as ssl_module
 import sys
 import warnings
@@ -216,7 +217,10 @@ class AiohttpTransport:
 
     def _failure(self, request: Request, exc: Exception) -> TurnixError:
         """The `TurnixError` for an aiohttp (or OS) failure, its text scrubbed."""
-        scrub = self._redactor.scrub
+
+        def scrub(text: str) -> str:  # a proxy's user name may be its key: no userinfo shown
+            return self._redactor.scrub(_USERINFO.sub("//***@", text))
+
         if self._closed:
             return closed_during_call()
         if isinstance(exc, aiohttp.TooManyRedirects):
@@ -238,6 +242,9 @@ class AiohttpTransport:
         described = str(exc) if isinstance(exc, _Dropped) else _described(exc)
         path = URL(request.url).path
         return TurnixConnectionError(f"{request.method} {path} failed: {scrub(described)}")
+
+
+_USERINFO = re.compile(r"//[^/\s'\"@]*@")  # `user:password@` in a URL within a message
 
 
 def _described(exc: BaseException) -> str:
