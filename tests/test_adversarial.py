@@ -26,7 +26,7 @@ from turnix_async import (
     TurnixError,
     TurnixTimeoutError,
 )
-from turnix_async.instrumentation import CallDetails
+from turnix_async.instrumentation import CallDetails, RetryDetails
 from turnix_async.testing import MockTransport, Reply, Request, instant_retries
 
 ICE = "/api/v1/credentials/ice"
@@ -373,3 +373,27 @@ async def test_instant_retries_skips_a_retry_after_pause(
         await asyncio.wait_for(client.get_ice_credentials(), 5.0)  # not 20 s
         await asyncio.wait_for(client.get_ice_credentials(), 5.0)
     assert loopback.count(ICE) == 3
+
+
+# --- a retried 429 reports the pause it will wait, not 0 ---------------------------------
+
+
+class RetryRecorder:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def on_retry(self, details: RetryDetails) -> None:
+        self.waits.append(details.wait)
+
+
+async def test_a_retried_429_reports_its_retry_after_as_the_wait(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    async def slow_down(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"error": "slow down"}, status=429, headers={"Retry-After": "7"})
+
+    loopback.script(ICE, slow_down, json_answer())
+    recorder = RetryRecorder()
+    with instant_retries():  # the pause itself is skipped; what is reported is not
+        await make_client(hooks=[recorder]).get_ice_credentials()
+    assert recorder.waits == [7.0]
