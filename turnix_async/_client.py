@@ -354,9 +354,9 @@ class AsyncTurnix:
                     f"deadline of {policy.deadline:g} s reached after {attempt} attempts"
                     f" (last: {_reason(outcome)})"
                 ) from (outcome if isinstance(outcome, TurnixError) else None)
-            wait = decision.wait
+            wait, sleep = decision.wait, decision.wait  # reported, and slept here
             if isinstance(outcome, Reply) and outcome.status == 429:
-                wait = 0.0  # the throttle now holds every send for the Retry-After, and paces
+                sleep = 0.0  # the throttle now holds every send for the Retry-After, and paces
             elif not self._budget.try_spend():  # the API is failing: do not multiply the load
                 logger.debug("retry budget spent: not retrying %s", _reason(outcome))
                 if isinstance(outcome, Reply):
@@ -373,7 +373,7 @@ class AsyncTurnix:
             )
             if record is not None:
                 self._hooks.retry(record.retrying(attempt, wait, describe(outcome)))
-            await self._wait(0.0 if waits_are_skipped() else wait)
+            await self._wait(0.0 if waits_are_skipped() else sleep)
 
     async def _attempt(
         self,
