@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -397,3 +398,22 @@ async def test_a_retried_429_reports_its_retry_after_as_the_wait(
     with instant_retries():  # the pause itself is skipped; what is reported is not
         await make_client(hooks=[recorder]).get_ice_credentials()
     assert recorder.waits == [7.0]
+
+
+# --- a RuntimeError inside an attempt is not "the client was closed" ---------------------
+
+
+async def test_a_runtime_error_in_an_attempt_is_not_reported_as_a_closed_client(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    async def buggy(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+        raise RuntimeError("a bug in the app's own tracing")
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_start.append(buggy)
+    loopback.script(REGIONS, json_answer([]))
+    client = make_client(trace_configs=[tracing], max_retries=0)
+    with pytest.raises(TurnixError) as info:
+        await client.list_regions()
+    assert not isinstance(info.value, ClientClosedError)
+    assert not client.closed
