@@ -237,8 +237,6 @@ class AiohttpTransport:
                 f"the answer's content-encoding cannot be decoded: {scrub(str(exc))}",
                 retryable=False,  # the next answer is encoded the same (a 401 is sent once)
             )
-        if isinstance(exc, RuntimeError) and not isinstance(exc, aiohttp.ClientError):
-            return closed_during_call()
         described = str(exc) if isinstance(exc, _Dropped) else _described(exc)
         path = URL(request.url).path
         return TurnixConnectionError(f"{request.method} {path} failed: {scrub(described)}")
