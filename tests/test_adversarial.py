@@ -22,6 +22,7 @@ from turnix_async import (
     AsyncTurnix,
     AuthenticationError,
     ClientClosedError,
+    RateLimitError,
     TurnixAPIError,
     TurnixConnectionError,
     TurnixError,
@@ -417,3 +418,17 @@ async def test_a_runtime_error_in_an_attempt_is_not_reported_as_a_closed_client(
         await client.list_regions()
     assert not isinstance(info.value, ClientClosedError)
     assert not client.closed
+
+
+# --- a long retry series: backoff arithmetic stays finite --------------------------------
+
+
+async def test_more_than_a_thousand_retries_end_in_a_typed_error() -> None:
+    transport = MockTransport(lambda request: Reply(429, {}, b'{"error": "slow down"}'))
+    with instant_retries():  # 429s spend no retry budget; the throttle's pauses are skipped
+        async with AsyncTurnix(
+            TOKEN, base_url="http://127.0.0.1:9/api/v1", transport=transport, max_retries=1100
+        ) as client:
+            with pytest.raises(RateLimitError):
+                await client.list_regions()  # 2.0 ** 1024 overflowed at the 1025th attempt
+    assert len(transport.requests) == 1101
