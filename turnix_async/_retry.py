@@ -35,7 +35,8 @@ class RetryPolicy:
 
     def backoff(self, retry: int, jitter: float) -> float:
         """base x 2^retry, capped, times 0.5-1.0 (`jitter` in [0, 1) picks where)."""
-        delay: float = min(self.backoff_max, self.backoff_base * 2.0**retry)
+        # 2.0 ** 1024 raises OverflowError; past 2 ** 1023 any base is capped anyway
+        delay: float = min(self.backoff_max, self.backoff_base * 2.0 ** min(retry, 1023))
         return delay * (0.5 + jitter / 2)
 
 
