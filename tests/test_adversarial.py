@@ -432,3 +432,34 @@ async def test_more_than_a_thousand_retries_end_in_a_typed_error() -> None:
             with pytest.raises(RateLimitError):
                 await client.list_regions()  # 2.0 ** 1024 overflowed at the 1025th attempt
     assert len(transport.requests) == 1101
+
+
+# --- a cancellation that races close() in the backoff wait is not swallowed --------------
+
+
+class RetryEvent:
+    def __init__(self) -> None:
+        self.retrying = asyncio.Event()
+
+    def on_retry(self, details: RetryDetails) -> None:
+        self.retrying.set()
+
+
+async def test_a_cancellation_right_after_close_stays_a_cancellation(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    async def unavailable(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"error": "down"}, status=503)
+
+    loopback.script(ICE, unavailable)
+    hook = RetryEvent()
+    client = make_client(backoff_base=10.0, backoff_max=10.0, hooks=[hook])
+    call = asyncio.ensure_future(client.get_ice_credentials())
+    await hook.retrying.wait()
+    await asyncio.sleep(0)  # the call is now in its backoff wait
+    closing = asyncio.ensure_future(client.close())
+    await asyncio.sleep(0)  # close() has woken the wait; the call has not run yet
+    call.cancel()  # ...when its caller cancels it (a timeout, a TaskGroup)
+    (outcome,) = await asyncio.gather(call, return_exceptions=True)
+    await closing
+    assert isinstance(outcome, asyncio.CancelledError)
