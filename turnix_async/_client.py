@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import enum
 import logging
@@ -440,9 +439,14 @@ class AsyncTurnix:
 
     async def _wait(self, seconds: float) -> None:
         """Sleep between attempts, or raise ClientClosedError as soon as the client closes."""
-        if seconds > 0:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), seconds)
+        if seconds > 0 and not self._closed:
+            # asyncio.wait, not wait_for: before 3.12 wait_for swallows a cancellation that
+            # races the wake-up, and the caller's own cancellation must stay one
+            closing = asyncio.ensure_future(self._closing.wait())
+            try:
+                await asyncio.wait((closing,), timeout=seconds)
+            finally:
+                closing.cancel()
         if self._closed:
             raise closed_during_call()
 
