@@ -445,8 +445,10 @@ class AsyncTurnix:
             closing = asyncio.ensure_future(self._closing.wait())
             try:
                 await asyncio.wait((closing,), timeout=seconds)
-            finally:
-                closing.cancel()
+            finally:  # the helper task ends here, not one loop turn after the call
+                if not closing.done():
+                    closing.cancel()
+                    await asyncio.wait((closing,))
         if self._closed:
             raise closed_during_call()
 
