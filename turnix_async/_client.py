@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import enum
 import logging
@@ -13,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 import attrs
@@ -30,6 +29,7 @@ from ._errors import (
     TurnixTimeoutError,
     checked_body,
     closed_during_call,
+    sdk_class_name,
 )
 from ._log import configure_from_env
 from ._models import IceCredentials, IceCredentialsRequest, Region
@@ -142,18 +142,26 @@ class AsyncTurnix:
         connections = check_int("max_connections", max_connections, minimum=1)
         proxy_url = check_proxy(proxy)
         self._redactor = Redactor([token, None if proxy_url is None else proxy_url.password])
+        # every argument is checked, also those a custom transport makes moot
+        user_agent = _user_agent(app_info)
+        response_limit = check_int("max_response_size", max_response_size, minimum=1)
+        ssl_context = check_ssl(ssl)
+        traces = check_trace_configs(trace_configs)
         self._transport: Transport
-        self._transport = transport or AiohttpTransport(
-            auth=BearerAuth(token, url),  # the only holder of the token
-            https_only=url.scheme == "https",
-            redactor=self._redactor,
-            user_agent=_user_agent(app_info),
-            max_connections=connections,
-            max_response_size=check_int("max_response_size", max_response_size, minimum=1),
-            ssl=check_ssl(ssl),
-            proxy=proxy_url,
-            trace_configs=check_trace_configs(trace_configs),
-        )
+        if transport is not None:
+            self._transport = _checked_transport(transport)
+        else:
+            self._transport = AiohttpTransport(
+                auth=BearerAuth(token, url),  # the only holder of the token
+                https_only=url.scheme == "https",
+                redactor=self._redactor,
+                user_agent=user_agent,
+                max_connections=connections,
+                max_response_size=response_limit,
+                ssl=ssl_context,
+                proxy=proxy_url,
+                trace_configs=traces,
+            )
         self._hooks = HookRunner(hooks)
         self._slots = Slots(connections)
         self._throttle = AdaptiveThrottle(sleep=self._sleep, on_event=self._throttle_event)
@@ -297,7 +305,7 @@ class AsyncTurnix:
         try:
             result = parse(self._checked(await self._call(request, record)))
         except TurnixError as exc:
-            self._hooks.call(record.details(type(exc).__name__))
+            self._hooks.call(record.details(sdk_class_name(exc)))
             raise
         self._hooks.call(record.details("ok"))
         return result
@@ -312,13 +320,11 @@ class AsyncTurnix:
         queue_left, attempt = self._queue_timeout, 0
         while True:
             attempt += 1
-            if record is not None:
-                record.attempts = attempt
             time_left = None if stop_at is None else stop_at - loop.time()
             if time_left is not None and time_left <= 0:
                 raise TurnixTimeoutError(f"deadline of {policy.deadline:g} s reached")
             wait_limit = queue_left if time_left is None else min(queue_left, time_left)
-            outcome, waited = await self._attempt(request, attempt, wait_limit, stop_at)
+            outcome, waited = await self._attempt(request, attempt, wait_limit, stop_at, record)
             queue_left -= waited
             if isinstance(outcome, Reply):  # the throttle learns the API's limit from answers
                 if outcome.status == 429:
@@ -326,7 +332,7 @@ class AsyncTurnix:
                 else:
                     self._throttle.on_success()
             if record is not None:
-                record.attempted(outcome, waited)
+                record.attempted(outcome, waited, self._redactor)
             if isinstance(outcome, Reply) and 200 <= outcome.status < 300:
                 return self._final(request, outcome, attempt)
             decision = decide(
@@ -345,9 +351,9 @@ class AsyncTurnix:
                     f"deadline of {policy.deadline:g} s reached after {attempt} attempts"
                     f" (last: {self._reason(outcome)})"
                 ) from (outcome if isinstance(outcome, TurnixError) else None)
-            wait = decision.wait
+            wait, sleep = decision.wait, decision.wait  # reported, and slept here
             if isinstance(outcome, Reply) and outcome.status == 429:
-                wait = 0.0  # the throttle now holds every send for the Retry-After, and paces
+                sleep = 0.0  # the throttle now holds every send for the Retry-After, and paces
             elif not self._budget.try_spend():  # the API is failing: do not multiply the load
                 logger.debug("retry budget spent: not retrying %s", self._reason(outcome))
                 return self._final(request, outcome, attempt)
@@ -362,7 +368,7 @@ class AsyncTurnix:
             )
             if record is not None:
                 self._hooks.retry(record.retrying(attempt, wait, describe(outcome)))
-            await self._wait(0.0 if waits_are_skipped() else wait)
+            await self._wait(0.0 if waits_are_skipped() else sleep)
 
     def _final(self, request: Request, outcome: Reply | TurnixError, attempts: int) -> Reply:
         """The reply a call ends with (its error is raised), logged at DEBUG with its id."""
@@ -390,7 +396,12 @@ class AsyncTurnix:
         return "" if request_id is None else f" (request id {self._redactor.scrub(request_id)})"
 
     async def _attempt(
-        self, request: Request, attempt: int, wait_limit: float, stop_at: float | None
+        self,
+        request: Request,
+        attempt: int,
+        wait_limit: float,
+        stop_at: float | None,
+        record: _Record | None,
     ) -> tuple[Reply | TurnixError, float]:
         """One attempt: a free connection, the rate limit's go, the send; and the time waited."""
         policy, loop = self._policy, asyncio.get_running_loop()
@@ -402,6 +413,12 @@ class AsyncTurnix:
             timeout = policy.timeout
             if stop_at is not None:  # the last attempt gets what is left of the deadline
                 timeout = min(timeout, stop_at - loop.time())
+                if timeout <= 0:  # e.g. the loop was busy: and 0 or less is "no limit" below
+                    raise TurnixTimeoutError(
+                        f"deadline of {policy.deadline:g} s reached before attempt {attempt}"
+                    )
+            if record is not None:  # requests sent: a call that only waited sent none
+                record.attempts = attempt
             try:
                 return await self._transport.send(request, timeout=timeout), waited
             except TurnixTimeoutError as exc:
@@ -420,7 +437,7 @@ class AsyncTurnix:
 
     async def _throttled(self, wait_limit: float) -> float:
         """Wait for the client-wide rate limit (if a 429 engaged it); returns the wait."""
-        if waits_are_skipped():
+        if waits_are_skipped():  # instant_retries(): a Retry-After pause is a wait like others
             return 0.0
         try:
             return await self._throttle.acquire(wait_limit)
@@ -441,9 +458,16 @@ class AsyncTurnix:
 
     async def _wait(self, seconds: float) -> None:
         """Sleep between attempts, or raise ClientClosedError as soon as the client closes."""
-        if seconds > 0:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), seconds)
+        if seconds > 0 and not self._closed:
+            # asyncio.wait, not wait_for: before 3.12 wait_for swallows a cancellation that
+            # races the wake-up, and the caller's own cancellation must stay one
+            closing = asyncio.ensure_future(self._closing.wait())
+            try:
+                await asyncio.wait((closing,), timeout=seconds)
+            finally:  # the helper task ends here, not one loop turn after the call
+                if not closing.done():
+                    closing.cancel()
+                    await asyncio.wait((closing,))
         if self._closed:
             raise closed_during_call()
 
@@ -472,10 +496,12 @@ class _Record:
         self.waited = 0.0
         self.retries: list[RetryDetails] = []
 
-    def attempted(self, outcome: Reply | TurnixError, waited: float) -> None:
+    def attempted(self, outcome: Reply | TurnixError, waited: float, redactor: Redactor) -> None:
         self.waited += waited
         if isinstance(outcome, Reply):
-            self.status, self.request_id = outcome.status, outcome.request_id
+            self.status, request_id = outcome.status, outcome.request_id
+            # the header is the server's text: it may echo the token, and it reaches hooks
+            self.request_id = None if request_id is None else redactor.scrub(request_id)[:200]
 
     def retrying(self, attempt: int, wait: float, reason: str) -> RetryDetails:
         details = RetryDetails(self.endpoint, attempt, wait, reason, time.time())
@@ -519,6 +545,18 @@ def _user_agent(app_info: Any) -> str:
             f" (got {app_info!r:.60})"
         )
     return f"{_USER_AGENT} {app_info}"
+
+
+def _checked_transport(transport: Any) -> Transport:
+    """A `Transport` (`send` and `close` methods), else ValueError before anything is sent."""
+    for name in ("send", "close"):
+        if not callable(getattr(transport, name, None)):
+            raise ValueError(
+                "transport must be a Transport with async `send(request, *, timeout)` and"
+                " `close()` methods, such as turnix_async.testing.MockTransport"
+                f" (got {type(transport).__name__})"
+            )
+    return cast(Transport, transport)
 
 
 def _not_found_hint(url: URL) -> str:

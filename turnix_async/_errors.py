@@ -143,6 +143,17 @@ class ServerError(TurnixAPIError):
     """5xx: the API failed on its side (after retries for 500/502/503/504)."""
 
 
+def sdk_class_name(error: TurnixError) -> str:
+    """The error's class name, or for an app's own subclass the SDK class it extends.
+
+    Hooks and metric labels take only the SDK's names: a bounded, known set.
+    """
+    for cls in type(error).__mro__:
+        if cls.__module__.partition(".")[0] == "turnix_async":
+            return cls.__name__
+    return TurnixError.__name__  # pragma: no cover - every TurnixError has one
+
+
 def closed_during_call() -> ClientClosedError:
     """What every call still running gets when its client closes."""
     return ClientClosedError("the AsyncTurnix client was closed during the call")
@@ -179,16 +190,21 @@ def checked_body(reply: Reply, redactor: Redactor, *, hint: str = "") -> bytes:
 
 
 def api_error(reply: Reply, redactor: Redactor, *, hint: str = "") -> TurnixAPIError:
-    """The exception for a non-2xx reply, with every secret scrubbed before it is cut."""
+    """The exception for a non-2xx reply, every secret scrubbed from what it shows.
+
+    Only the shown parts (message, at most 300 characters, and body, 2,000) are
+    scrubbed: any run of 8+ secret characters left in a cut text is still masked,
+    and a 1 MB error page then costs no more than a short one.
+    """
     status = reply.status
-    text = redactor.scrub(reply.body.decode("utf-8", errors="replace"))
+    text = reply.body.decode("utf-8", errors="replace")
     cls = _BY_STATUS.get(status) or (ServerError if 500 <= status < 600 else TurnixAPIError)
     request_id = reply.request_id
-    message = _message_of(text) or _reason(status)
+    message = redactor.scrub(_message_of(text)) or _reason(status)
     return cls(
-        redactor.scrub(message) + hint,
+        message + hint,
         status=status,
-        body=_trim(text, 2000),
+        body=redactor.scrub(_trim(text, 2000)),
         request_id=None if request_id is None else redactor.scrub(_trim(request_id, 200)),
         retry_after=parse_retry_after(reply.headers) if status in (429, 503) else None,
     )

@@ -4,7 +4,8 @@ A server or a proxy may echo a secret back in any form: raw, JSON-escaped
 (`\\u0074`, `\\/`), percent-encoded, whole or in part. The text is read as a
 sequence of characters where each escape counts as the character it stands for,
 and every run of `FRAGMENT` or more characters that also occurs in a secret is
-replaced, whatever mix of forms spelled it. Scrub first, then cut the text.
+replaced, whatever mix of forms spelled it. A cut text can be scrubbed as well as a whole
+one: any run of 8+ secret characters left by the cut is still masked.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import random
 
 import attrs
 
-from ._errors import TurnixConnectionError, TurnixError
+from ._errors import TurnixConnectionError, TurnixError, sdk_class_name
 from ._retry_after import parse_retry_after
 from ._wire import Reply
 
@@ -35,7 +35,8 @@ class RetryPolicy:
 
     def backoff(self, retry: int, jitter: float) -> float:
         """base x 2^retry, capped, times 0.5-1.0 (`jitter` in [0, 1) picks where)."""
-        delay: float = min(self.backoff_max, self.backoff_base * 2.0**retry)
+        # 2.0 ** 1024 raises OverflowError; past 2 ** 1023 any base is capped anyway
+        delay: float = min(self.backoff_max, self.backoff_base * 2.0 ** min(retry, 1023))
         return delay * (0.5 + jitter / 2)
 
 
@@ -94,4 +95,4 @@ def describe(outcome: Reply | TurnixError) -> str:
     """A short, bounded reason for logs and hooks: `HTTP 503` or an error class name."""
     if isinstance(outcome, Reply):
         return f"HTTP {outcome.status}"
-    return type(outcome).__name__
+    return sdk_class_name(outcome)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import ssl as ssl_module
 import sys
 import warnings
@@ -96,18 +97,24 @@ class AiohttpTransport:
                 timeout=self._timeout(timeout),
             ) as response:
                 return await self._reply(response)
-        except TurnixError:
-            raise
+        except TurnixError as exc:
+            error = exc
         except asyncio.CancelledError:
             if self._closed and not _cancelled_by_caller():
                 raise closed_during_call() from None
             raise
         except asyncio.TimeoutError:  # TimeoutError on 3.11+, not on 3.10
-            if self._closed:
-                raise closed_during_call() from None
-            raise TurnixTimeoutError(f"no complete response within {timeout:g} s") from None
+            error = (
+                closed_during_call()
+                if self._closed
+                else TurnixTimeoutError(f"no complete response within {timeout:g} s")
+            )
         except Exception as exc:
-            raise self._failure(request, exc) from None
+            error = self._failure(request, exc)
+        # no chain: aiohttp's exceptions hold the request's headers and the proxy URL, password
+        # included, and `from None` only hides them (`__context__` still refers to them)
+        error.__cause__ = error.__context__ = None
+        raise error
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         """Say which object was left open, and how to close it (not aiohttp's generic words)."""
@@ -196,19 +203,24 @@ class AiohttpTransport:
                     response.close()  # an error's first bytes are enough for its message
                     break
         except aiohttp.ClientPayloadError as exc:
-            if not _undecodable(exc):
-                raise
+            if success and not _undecodable(exc):
+                raise  # cut short: a bad connection, retried
             if success:  # a bad body, not a bad connection: never retried
                 raise ResponseValidationError(
                     "response body could not be decoded (content-encoding"
                     f" {self._redactor.scrub(response.headers.get('Content-Encoding', ''))!r})"
                 ) from None
-            body.clear()  # the status decides the error; the message does without the body
+            # undecodable or cut short: the status decides the error (a 401 is not retried);
+            # the message does without the body
+            body.clear()
         return Reply(status, response.headers, bytes(body[: self._limit]))
 
     def _failure(self, request: Request, exc: Exception) -> TurnixError:
         """The `TurnixError` for an aiohttp (or OS) failure, its text scrubbed."""
-        scrub = self._redactor.scrub
+
+        def scrub(text: str) -> str:  # a proxy's user name may be its key: no userinfo shown
+            return self._redactor.scrub(_USERINFO.sub("//***@", text))
+
         if self._closed:
             return closed_during_call()
         if isinstance(exc, aiohttp.TooManyRedirects):
@@ -220,11 +232,17 @@ class AiohttpTransport:
             return TurnixConnectionError(scrub(str(exc)), retryable=False)
         if isinstance(exc, aiohttp.ClientSSLError):
             return TurnixConnectionError(f"TLS failure: {scrub(str(exc))}", retryable=False)
-        if isinstance(exc, RuntimeError) and not isinstance(exc, aiohttp.ClientError):
-            return closed_during_call()
+        if _undecodable(exc):  # e.g. br without Brotli: refused before the status is known
+            return TurnixConnectionError(
+                f"the answer's content-encoding cannot be decoded: {scrub(str(exc))}",
+                retryable=False,  # the next answer is encoded the same (a 401 is sent once)
+            )
         described = str(exc) if isinstance(exc, _Dropped) else _described(exc)
         path = URL(request.url).path
         return TurnixConnectionError(f"{request.method} {path} failed: {scrub(described)}")
+
+
+_USERINFO = re.compile(r"//[^/\s'\"@]*@")  # `user:password@` in a URL within a message
 
 
 def _described(exc: BaseException) -> str:

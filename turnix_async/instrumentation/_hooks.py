@@ -75,7 +75,8 @@ def _check_reason(_: object, attribute: attrs.Attribute[str], value: str) -> Non
 
 
 def _check_status(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
-    if value is not None and (type(value) is not int or not 100 <= value <= 599):
+    # any three digits: aiohttp accepts a 099 or a 999 from a server, and the call reports it
+    if value is not None and (type(value) is not int or not 0 <= value <= 999):
         raise ValueError(f"{attribute.name} must be an HTTP status (an int) or None")
 
 
