@@ -210,6 +210,8 @@ ECHOES = {
     "some characters escaped": _escaped(TOKEN, every=3),
     "slash-escaped": TOKEN.replace("_", "\\/").replace("-", "\\u002d"),
     "a long fragment only": TOKEN[3:20],
+    "as HTML character references": "".join(f"&#{ord(c)};" for c in TOKEN[:12])
+    + "".join(f"&#x{ord(c):x};" for c in TOKEN[12:]),
 }
 
 
@@ -253,6 +255,29 @@ async def test_a_proxy_password_never_appears_in_errors(loopback: ScriptedServer
         await proxy.close()
     _assert_no_fragment(_everything_shown(info.value), password)
     _assert_no_fragment(_everything_shown(info.value), TOKEN)
+
+
+def test_a_token_holding_percent_escapes_is_scrubbed_as_written_and_as_read() -> None:
+    from turnix_async._redact import Redactor
+
+    token = "tnx_live_%41bc-Secret-0123456789"
+    scrub = Redactor([token]).scrub
+    for echo in (token, token.replace("%41", "A"), token.replace("%", "%25")):
+        _assert_no_fragment(scrub(f"error: {echo} was refused"), token)
+
+
+def test_basic_proxy_credentials_echoed_by_a_proxy_are_scrubbed() -> None:
+    import base64
+
+    proxy = "http://ops:Pr0xy-Passw0rd-Secret@127.0.0.1:3128"
+    basic = base64.b64encode(b"ops:Pr0xy-Passw0rd-Secret").decode()
+    from yarl import URL
+
+    from turnix_async._client import _proxy_secrets
+    from turnix_async._redact import Redactor
+
+    scrub = Redactor(_proxy_secrets(URL(proxy))).scrub
+    _assert_no_fragment(scrub(f"407: Proxy-Authorization: Basic {basic}"), basic)
 
 
 # --- TLS contexts that do not verify (defect 7) --------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import enum
 import logging
@@ -141,7 +142,7 @@ class AsyncTurnix:
         self._queue_timeout = check_seconds("queue_timeout", queue_timeout, zero_ok=True)
         connections = check_int("max_connections", max_connections, minimum=1)
         proxy_url = check_proxy(proxy)
-        self._redactor = Redactor([token, None if proxy_url is None else proxy_url.password])
+        self._redactor = Redactor([token, *_proxy_secrets(proxy_url)])
         # every argument is checked, also those a custom transport makes moot
         user_agent = _user_agent(app_info)
         response_limit = check_int("max_response_size", max_response_size, minimum=1)
@@ -529,6 +530,15 @@ _LONGEST_TTL = 100 * 365 * 86400  # further out than this cannot matter (and can
 def _fallback_expiry(ttl: int | None) -> datetime:
     """When an answer has no `expiresAt`: now + the requested ttl (or the API's 30 s)."""
     return datetime.now(timezone.utc) + timedelta(seconds=min(ttl or _DEFAULT_TTL, _LONGEST_TTL))
+
+
+def _proxy_secrets(proxy: URL | None) -> list[str]:
+    """A proxy's password and user, raw and as the Basic credentials a proxy may echo."""
+    if proxy is None or not (proxy.user or proxy.password):
+        return []
+    user, password = proxy.user or "", proxy.password or ""
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return [secret for secret in (password, basic) if secret]
 
 
 def _user_agent(app_info: Any) -> str:

@@ -1,7 +1,8 @@
 """Scrubbing secrets (the API token, proxy passwords) out of any text shown to anyone.
 
 A server or a proxy may echo a secret back in any form: raw, JSON-escaped
-(`\\u0074`, `\\/`), percent-encoded, whole or in part. The text is read as a
+(`\\u0074`, `\\/`), percent-encoded, as HTML character references, whole or in
+part. The text is read as a
 sequence of characters where each escape counts as the character it stands for,
 and every run of `FRAGMENT` or more characters that also occurs in a secret is
 replaced, whatever mix of forms spelled it. A cut text can be scrubbed as well as a whole
@@ -17,7 +18,13 @@ __all__ = ["FRAGMENT", "Redactor"]
 
 FRAGMENT = 8  # a shorter run could be any word; a longer one must never survive
 _MASK = "***"
-_UNIT = re.compile(r"\\u[0-9a-fA-F]{4}|\\[\"\\/bfnrt]|%[0-9a-fA-F]{2}|.", re.DOTALL)
+_UNIT = re.compile(
+    r"\\u[0-9a-fA-F]{4}|\\[\"\\/bfnrt]"  # JSON escapes
+    r"|%[0-9a-fA-F]{2}"  # percent-encoding
+    r"|&#[0-9]{1,7};|&#[xX][0-9a-fA-F]{1,6};|&amp;"  # HTML character references
+    r"|.",
+    re.DOTALL,
+)
 _SIMPLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -27,9 +34,20 @@ def _decoded(unit: str) -> str:
         return unit
     if unit[0] == "%":
         return chr(int(unit[1:], 16))
+    if unit[0] == "&":  # &#116; &#x74; &amp;
+        if unit == "&amp;":
+            return "&"
+        number = unit[2:-1]
+        code = int(number[1:], 16) if number[0] in "xX" else int(number)
+        return chr(code) if code <= 0x10FFFF else unit
     if unit[1] == "u":
         return chr(int(unit[2:], 16))
     return _SIMPLE_ESCAPES.get(unit[1], unit[1])
+
+
+def _plain(text: str) -> str:
+    """`text` as read, every escape replaced by the character it stands for."""
+    return "".join(map(_decoded, _UNIT.findall(text)))
 
 
 class Redactor:
@@ -42,9 +60,11 @@ class Redactor:
         for secret in secrets:
             if not secret:
                 continue
-            size = min(FRAGMENT, len(secret))  # a short secret is matched whole
-            grams = {secret[i : i + size] for i in range(len(secret) - size + 1)}
-            self._grams[size] = self._grams.get(size, frozenset()) | grams
+            # the secret as written, and as read (a token holding "%41" reads as "A")
+            for form in {secret, _plain(secret)}:
+                size = min(FRAGMENT, len(form))  # a short secret is matched whole
+                grams = {form[i : i + size] for i in range(len(form) - size + 1)}
+                self._grams[size] = self._grams.get(size, frozenset()) | grams
 
     def __repr__(self) -> str:
         return "Redactor(***)"
@@ -54,7 +74,7 @@ class Redactor:
         if not self._grams or not text:
             return text
         units = _UNIT.findall(text)
-        plain = "".join(map(_decoded, units))
+        plain = "".join(map(_decoded, units))  # one character per unit
         hidden = bytearray(len(units))
         for size, grams in self._grams.items():
             for start in range(len(plain) - size + 1):

@@ -16,7 +16,12 @@ from multidict import CIMultiDict
 
 __all__ = ["redacting"]
 
-_SIGNALS = tuple(name for name in vars(aiohttp.TraceConfig()) if name.startswith("_on_"))
+# every signal a TraceConfig offers: its public `on_...` properties
+_SIGNALS = tuple(
+    name
+    for name, value in vars(aiohttp.TraceConfig).items()
+    if name.startswith("on_") and isinstance(value, property)
+)
 
 
 def redacting(configs: list[aiohttp.TraceConfig] | None) -> list[aiohttp.TraceConfig] | None:
@@ -29,8 +34,7 @@ def redacting(configs: list[aiohttp.TraceConfig] | None) -> list[aiohttp.TraceCo
 def _proxy(user: aiohttp.TraceConfig) -> aiohttp.TraceConfig:
     factory: Any = user.trace_config_ctx  # builds the same ctx objects the user expects
     proxy = aiohttp.TraceConfig(trace_config_ctx_factory=factory)
-    for private_name in _SIGNALS:
-        name = private_name[1:]
+    for name in _SIGNALS:
         getattr(proxy, name).append(_forwarder(getattr(user, name)))
     user.freeze()  # aiohttp freezes configs it is given; this one it never sees
     return proxy
