@@ -51,7 +51,8 @@ class Slots:
             await waiter
         except asyncio.TimeoutError:  # TimeoutError on 3.11+, not on 3.10
             raise TurnixTimeoutError(
-                f"waited {max(limit, 0.0):g} s for a free connection: all {self.size} are in use"
+                f"waited {loop.time() - started:.3g} s for a free connection: all {self.size}"
+                " are in use"
                 f" (max_connections={self.size})",
                 retryable=False,
             ) from None
