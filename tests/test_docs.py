@@ -11,16 +11,15 @@ frameworks' test clients.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import re
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.examples import load
 from turnix_async.testing import FakeTurnixServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,21 +165,6 @@ async def test_readme_usage_example_runs(turnix_server: FakeTurnixServer, tmp_pa
         assert "iceServers" in output
 
 
-def load(name: str, folder: Path = EXAMPLES) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"docs_example_{name[:-3]}", folder / name)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def api_env(turnix_server: FakeTurnixServer, monkeypatch: pytest.MonkeyPatch) -> FakeTurnixServer:
-    monkeypatch.setenv("TURNIX_API_TOKEN", turnix_server.api_token)
-    monkeypatch.setenv("TURNIX_BASE_URL", turnix_server.base_url)
-    return turnix_server
-
-
 SERVER_EXAMPLES = ["aiohttp_app.py", "fastapi_app.py", "quart_app.py"]
 
 
@@ -217,35 +201,35 @@ def browser_fetch() -> tuple[str, str, str]:
 
 @pytest.mark.parametrize("name", SERVER_EXAMPLES)
 async def test_the_browser_snippet_gets_its_room_to_turnix(
-    name: str, api_env: FakeTurnixServer
+    name: str, turnix_env: FakeTurnixServer
 ) -> None:
     url, method, room = browser_fetch()
     assert method == "POST"
     status, body = await post(name, url)
     assert status == 200, body
-    assert api_env.requests[-1].json["room"] == room
+    assert turnix_env.requests[-1].json["room"] == room
 
 
 @pytest.mark.parametrize("name", SERVER_EXAMPLES)
-async def test_a_bad_room_is_the_callers_400(name: str, api_env: FakeTurnixServer) -> None:
+async def test_a_bad_room_is_the_callers_400(name: str, turnix_env: FakeTurnixServer) -> None:
     status, body = await post(name, "/ice?room=not%20valid")
     assert status == 400
     assert "room" in body and "Traceback" not in body
-    assert not api_env.requests
+    assert not turnix_env.requests
 
 
-async def test_aiohttp_example(api_env: FakeTurnixServer) -> None:
+async def test_aiohttp_example(turnix_env: FakeTurnixServer) -> None:
     app = load("aiohttp_app.py").create_app()
     async with TestClient(TestServer(app)) as client:
         response = await client.post("/ice", params={"room": "lobby"})
         assert response.status == 200
         body = await response.json()
     assert body["iceServers"] and body["expiresAt"]
-    assert api_env.requests[-1].headers["X-TURN-CLIENT-IP"] == "127.0.0.1"
-    assert api_env.requests[-1].json == {"room": "lobby", "ttl": 300}
+    assert turnix_env.requests[-1].headers["X-TURN-CLIENT-IP"] == "127.0.0.1"
+    assert turnix_env.requests[-1].json == {"room": "lobby", "ttl": 300}
 
 
-async def test_fastapi_example(api_env: FakeTurnixServer) -> None:
+async def test_fastapi_example(turnix_env: FakeTurnixServer) -> None:
     import httpx
 
     app = load("fastapi_app.py").app
@@ -254,10 +238,10 @@ async def test_fastapi_example(api_env: FakeTurnixServer) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             ok = await client.post("/ice", params={"room": "lobby"})
     assert ok.status_code == 200 and ok.json()["iceServers"]
-    assert api_env.requests[-1].headers["X-TURN-CLIENT-IP"] == "203.0.113.7"
+    assert turnix_env.requests[-1].headers["X-TURN-CLIENT-IP"] == "203.0.113.7"
 
 
-async def test_caching_aiohttp_example(api_env: FakeTurnixServer) -> None:
+async def test_caching_aiohttp_example(turnix_env: FakeTurnixServer) -> None:
     app = load("caching_aiohttp.py").create_app()
     async with TestClient(TestServer(app)) as client:
         answers = await asyncio.gather(*(client.post("/ice?room=lobby") for _ in range(20)))
@@ -265,10 +249,10 @@ async def test_caching_aiohttp_example(api_env: FakeTurnixServer) -> None:
         assert answers[0].headers["Cache-Control"] == "no-store"
         bad = await client.post("/ice?room=not%20valid")
         assert bad.status == 400
-    assert len(api_env.requests) == 1
+    assert len(turnix_env.requests) == 1
 
 
-async def test_caching_fastapi_example(api_env: FakeTurnixServer) -> None:
+async def test_caching_fastapi_example(turnix_env: FakeTurnixServer) -> None:
     import httpx
 
     app = load("caching_fastapi.py").app
@@ -277,13 +261,13 @@ async def test_caching_fastapi_example(api_env: FakeTurnixServer) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             answers = await asyncio.gather(*(client.post("/ice?room=lobby") for _ in range(20)))
     assert {answer.status_code for answer in answers} == {200}
-    assert len(api_env.requests) == 1
+    assert len(turnix_env.requests) == 1
 
 
-async def test_quart_example(api_env: FakeTurnixServer) -> None:
+async def test_quart_example(turnix_env: FakeTurnixServer) -> None:
     app = load("quart_app.py").app
     async with app.test_app() as test_app:
         response = await test_app.test_client().post("/ice")
         assert response.status_code == 200
         assert (await response.get_json())["iceServers"]
-    assert len(api_env.requests) == 1
+    assert len(turnix_env.requests) == 1

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -24,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from prometheus_client import CollectorRegistry
 
+from tests.examples import load
 from turnix_async import AsyncTurnix, AuthenticationError, IceCredentialsCache
 from turnix_async.instrumentation import (
     CallDetails,
@@ -181,23 +180,8 @@ async def test_no_token_or_credential_reaches_a_label_attribute_or_log_record(
 # -- the docs' examples (docs/monitoring.md) ----------------------------------------------
 
 
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"docs_example_{name[:-3]}", EXAMPLES / name)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def api_env(turnix_server: FakeTurnixServer, monkeypatch: pytest.MonkeyPatch) -> FakeTurnixServer:
-    monkeypatch.setenv("TURNIX_API_TOKEN", turnix_server.api_token)
-    monkeypatch.setenv("TURNIX_BASE_URL", turnix_server.base_url)
-    return turnix_server
-
-
-async def test_prometheus_example_serves_the_metrics(api_env: FakeTurnixServer) -> None:
-    api_env.fail_next(1, status=502)
+async def test_prometheus_example_serves_the_metrics(turnix_env: FakeTurnixServer) -> None:
+    turnix_env.fail_next(1, status=502)
     app = load("monitoring_prometheus.py").create_app(CollectorRegistry())
     http = TestClient(TestServer(app))
     try:  # not `async with`: its session would leak when the app fails to start
@@ -211,11 +195,11 @@ async def test_prometheus_example_serves_the_metrics(api_env: FakeTurnixServer) 
     assert metrics.headers["Content-Type"].startswith("text/plain")
     assert 'turnix_calls_total{endpoint="ice_credentials",outcome="ok"} 2.0' in text
     assert 'turnix_retries_total{endpoint="ice_credentials",reason="HTTP 502"} 1.0' in text
-    assert api_env.api_token not in text
+    assert turnix_env.api_token not in text
 
 
 async def test_opentelemetry_example_traces_calls_inside_the_request_span(
-    api_env: FakeTurnixServer,
+    turnix_env: FakeTurnixServer,
 ) -> None:
     provider, exporter = tracing()
     reader = InMemoryMetricReader()
