@@ -273,10 +273,10 @@ def test_basic_proxy_credentials_echoed_by_a_proxy_are_scrubbed() -> None:
     basic = base64.b64encode(b"ops:Pr0xy-Passw0rd-Secret").decode()
     from yarl import URL
 
-    from turnix_async._client import _proxy_secrets
+    from turnix_async._config import proxy_secrets
     from turnix_async._redact import Redactor
 
-    scrub = Redactor(_proxy_secrets(URL(proxy))).scrub
+    scrub = Redactor(proxy_secrets(URL(proxy))).scrub
     _assert_no_fragment(scrub(f"407: Proxy-Authorization: Basic {basic}"), basic)
 
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import enum
 import logging
-import platform
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
 import aiohttp
 import attrs
@@ -21,7 +19,16 @@ from yarl import URL
 
 from ._auth import BearerAuth
 from ._budget import RetryBudget
-from ._config import DEFAULT_BASE_URL, resolve_base_url, resolve_token
+from ._config import (
+    DEFAULT_BASE_URL,
+    checked_policy,
+    checked_transport,
+    not_found_hint,
+    proxy_secrets,
+    resolve_base_url,
+    resolve_token,
+    user_agent,
+)
 from ._convert import ice_request_body, parse_ice_credentials, parse_regions
 from ._errors import (
     ClientClosedError,
@@ -35,24 +42,20 @@ from ._errors import (
 from ._log import configure_from_env
 from ._models import IceCredentials, IceCredentialsRequest, Region
 from ._redact import Redactor
-from ._retry import RetryPolicy, Verdict, decide, describe
+from ._retry import Verdict, decide, describe
 from ._retry_after import parse_retry_after
 from ._slots import Slots
 from ._testing_switch import waits_are_skipped
 from ._throttle import AdaptiveThrottle, ThrottleWaitExceeded
 from ._transport import AiohttpTransport, check_proxy, check_ssl, check_trace_configs
 from ._validate import check_int, check_seconds
-from ._version import __version__
 from ._wire import Reply, Request, Transport
-from .instrumentation._hooks import CallDetails, Hook, HookRunner, RetryDetails, ThrottleDetails
+from .instrumentation._hooks import CallRecord, Hook, HookRunner, ThrottleDetails
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
 
 logger = logging.getLogger("turnix_async")
 
-_USER_AGENT = (
-    f"turnix-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
-)
 _JSON_BODY = {"Content-Type": "application/json"}
 T = TypeVar("T")
 
@@ -131,7 +134,7 @@ class AsyncTurnix:
         configure_from_env()  # TURNIX_LOG
         token = resolve_token(api_token)
         url = resolve_base_url(base_url, insecure_http=insecure_http)
-        self._policy = _checked_policy(
+        self._policy = checked_policy(
             max_retries=max_retries,
             timeout=timeout,
             deadline=deadline,
@@ -142,21 +145,21 @@ class AsyncTurnix:
         self._queue_timeout = check_seconds("queue_timeout", queue_timeout, zero_ok=True)
         connections = check_int("max_connections", max_connections, minimum=1)
         proxy_url = check_proxy(proxy)
-        self._redactor = Redactor([token, *_proxy_secrets(proxy_url)])
+        self._redactor = Redactor([token, *proxy_secrets(proxy_url)])
         # every argument is checked, also those a custom transport makes moot
-        user_agent = _user_agent(app_info)
+        agent = user_agent(app_info)
         response_limit = check_int("max_response_size", max_response_size, minimum=1)
         ssl_context = check_ssl(ssl)
         traces = check_trace_configs(trace_configs)
         self._transport: Transport
         if transport is not None:
-            self._transport = _checked_transport(transport)
+            self._transport = checked_transport(transport)
         else:
             self._transport = AiohttpTransport(
                 auth=BearerAuth(token, url),  # the only holder of the token
                 https_only=url.scheme == "https",
                 redactor=self._redactor,
-                user_agent=user_agent,
+                user_agent=agent,
                 max_connections=connections,
                 max_response_size=response_limit,
                 ssl=ssl_context,
@@ -171,7 +174,7 @@ class AsyncTurnix:
         self._base_url = url
         self._ice_url = str(url / "credentials" / "ice")
         self._regions_url = str(url / "regions")
-        self._not_found_hint = _not_found_hint(url)
+        self._not_found_hint = not_found_hint(url)
 
     @property
     def base_url(self) -> str:
@@ -226,7 +229,7 @@ class AsyncTurnix:
             "retry_after_cap": retry_after_cap,
         }
         view = copy.copy(self)
-        view._policy = _checked_policy(
+        view._policy = checked_policy(
             **{name: current[name] if value is _KEEP else value for name, value in changes.items()}
         )
         if queue_timeout is not _KEEP:
@@ -302,7 +305,7 @@ class AsyncTurnix:
         """One API call: attempts, then the reply checked and parsed; hooks told how it went."""
         if not self._hooks:
             return parse(self._checked(await self._call(request, None)))
-        record = _Record(endpoint, asyncio.get_running_loop().time())
+        record = CallRecord(endpoint, asyncio.get_running_loop().time())
         try:
             result = parse(self._checked(await self._call(request, record)))
         except TurnixError as exc:
@@ -311,7 +314,7 @@ class AsyncTurnix:
         self._hooks.call(record.details("ok"))
         return result
 
-    async def _call(self, request: Request, record: _Record | None) -> Reply:
+    async def _call(self, request: Request, record: CallRecord | None) -> Reply:
         """Attempts until one is final: the last `Reply`, or the last error raised."""
         if self._closed:
             raise ClientClosedError("this AsyncTurnix client is closed")
@@ -402,7 +405,7 @@ class AsyncTurnix:
         attempt: int,
         wait_limit: float,
         stop_at: float | None,
-        record: _Record | None,
+        record: CallRecord | None,
     ) -> tuple[Reply | TurnixError, float]:
         """One attempt: a free connection, the rate limit's go, the send; and the time waited."""
         policy, loop = self._policy, asyncio.get_running_loop()
@@ -473,56 +476,6 @@ class AsyncTurnix:
             raise closed_during_call()
 
 
-class _Record:
-    """What one call went through, for the hooks: attempts, last status, waits, retries."""
-
-    __slots__ = (
-        "attempts",
-        "endpoint",
-        "request_id",
-        "retries",
-        "started",
-        "started_at",
-        "status",
-        "waited",
-    )
-
-    def __init__(self, endpoint: str, started: float) -> None:
-        self.endpoint = endpoint
-        self.started = started  # loop time, for the duration
-        self.started_at = time.time()
-        self.attempts = 0
-        self.status: int | None = None
-        self.request_id: str | None = None
-        self.waited = 0.0
-        self.retries: list[RetryDetails] = []
-
-    def attempted(self, outcome: Reply | TurnixError, waited: float, redactor: Redactor) -> None:
-        self.waited += waited
-        if isinstance(outcome, Reply):
-            self.status, request_id = outcome.status, outcome.request_id
-            # the header is the server's text: it may echo the token, and it reaches hooks
-            self.request_id = None if request_id is None else redactor.scrub(request_id)[:200]
-
-    def retrying(self, attempt: int, wait: float, reason: str) -> RetryDetails:
-        details = RetryDetails(self.endpoint, attempt, wait, reason, time.time())
-        self.retries.append(details)
-        return details
-
-    def details(self, outcome: str) -> CallDetails:
-        return CallDetails(
-            endpoint=self.endpoint,
-            outcome=outcome,
-            status=self.status,
-            attempts=self.attempts,
-            duration=asyncio.get_running_loop().time() - self.started,
-            request_id=self.request_id,
-            waited=self.waited,
-            started_at=self.started_at,
-            retries=tuple(self.retries),
-        )
-
-
 _DEFAULT_TTL = 30  # seconds: the API's default lifetime when no ttl is requested
 _LONGEST_TTL = 100 * 365 * 86400  # further out than this cannot matter (and cannot overflow)
 
@@ -530,67 +483,3 @@ _LONGEST_TTL = 100 * 365 * 86400  # further out than this cannot matter (and can
 def _fallback_expiry(ttl: int | None) -> datetime:
     """When an answer has no `expiresAt`: now + the requested ttl (or the API's 30 s)."""
     return datetime.now(timezone.utc) + timedelta(seconds=min(ttl or _DEFAULT_TTL, _LONGEST_TTL))
-
-
-def _proxy_secrets(proxy: URL | None) -> list[str]:
-    """A proxy's password and user, raw and as the Basic credentials a proxy may echo."""
-    if proxy is None or not (proxy.user or proxy.password):
-        return []
-    user, password = proxy.user or "", proxy.password or ""
-    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return [secret for secret in (password, basic) if secret]
-
-
-def _user_agent(app_info: Any) -> str:
-    if app_info is None:
-        return _USER_AGENT
-    if (
-        not isinstance(app_info, str)
-        or not 0 < len(app_info) <= 100
-        or not app_info.isascii()
-        or not app_info.isprintable()
-    ):
-        raise ValueError(
-            "app_info must be 1-100 printable ASCII characters such as 'acme-signaling/2.3'"
-            f" (got {app_info!r:.60})"
-        )
-    return f"{_USER_AGENT} {app_info}"
-
-
-def _checked_transport(transport: Any) -> Transport:
-    """A `Transport` (`send` and `close` methods), else ValueError before anything is sent."""
-    for name in ("send", "close"):
-        if not callable(getattr(transport, name, None)):
-            raise ValueError(
-                "transport must be a Transport with async `send(request, *, timeout)` and"
-                " `close()` methods, such as turnix_async.testing.MockTransport"
-                f" (got {type(transport).__name__})"
-            )
-    return cast(Transport, transport)
-
-
-def _not_found_hint(url: URL) -> str:
-    """A 404 from a base URL without the API's path most likely means the path is missing."""
-    if url.path.rstrip("/").endswith("/api/v1"):
-        return ""
-    return f" (is base_url missing its path? it is {url}, the API lives under {url / 'api' / 'v1'})"
-
-
-def _checked_policy(
-    *,
-    max_retries: Any,
-    timeout: Any,
-    deadline: Any,
-    backoff_base: Any,
-    backoff_max: Any,
-    retry_after_cap: Any,
-) -> RetryPolicy:
-    """A `RetryPolicy` from user arguments, each checked with a ValueError naming it."""
-    return RetryPolicy(
-        max_retries=check_int("max_retries", max_retries, minimum=0),
-        timeout=check_seconds("timeout", timeout),
-        deadline=None if deadline is None else check_seconds("deadline", deadline),
-        backoff_base=check_seconds("backoff_base", backoff_base, zero_ok=True),
-        backoff_max=check_seconds("backoff_max", backoff_max, zero_ok=True),
-        retry_after_cap=check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
-    )

@@ -1,4 +1,5 @@
-"""Where the token and the API root come from: an argument, else the environment.
+"""The client's settings: the token and the API root (an argument, else the environment),
+the retry policy, the User-Agent, and the checks of the other constructor arguments.
 
 `AsyncTurnix` and the `turnix` command resolve them here, so both accept and refuse
 the same values with the same messages. Every message names the source of the value
@@ -7,19 +8,33 @@ the same values with the same messages. Every message names the source of the va
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import logging
 import os
+import platform
 import re
+from typing import Any, cast
 
+import aiohttp
 from yarl import URL
+
+from ._retry import RetryPolicy
+from ._validate import check_int, check_seconds
+from ._version import __version__
+from ._wire import Transport
 
 __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "TOKEN_ENV",
+    "checked_policy",
+    "checked_transport",
+    "not_found_hint",
+    "proxy_secrets",
     "resolve_base_url",
     "resolve_token",
+    "user_agent",
 ]
 
 DEFAULT_BASE_URL = "https://turnix.io/api/v1"
@@ -125,3 +140,72 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_USER_AGENT = (
+    f"turnix-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+)
+
+
+def proxy_secrets(proxy: URL | None) -> list[str]:
+    """A proxy's password and user, raw and as the Basic credentials a proxy may echo."""
+    if proxy is None or not (proxy.user or proxy.password):
+        return []
+    user, password = proxy.user or "", proxy.password or ""
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return [secret for secret in (password, basic) if secret]
+
+
+def user_agent(app_info: Any) -> str:
+    if app_info is None:
+        return _USER_AGENT
+    if (
+        not isinstance(app_info, str)
+        or not 0 < len(app_info) <= 100
+        or not app_info.isascii()
+        or not app_info.isprintable()
+    ):
+        raise ValueError(
+            "app_info must be 1-100 printable ASCII characters such as 'acme-signaling/2.3'"
+            f" (got {app_info!r:.60})"
+        )
+    return f"{_USER_AGENT} {app_info}"
+
+
+def checked_transport(transport: Any) -> Transport:
+    """A `Transport` (`send` and `close` methods), else ValueError before anything is sent."""
+    for name in ("send", "close"):
+        if not callable(getattr(transport, name, None)):
+            raise ValueError(
+                "transport must be a Transport with async `send(request, *, timeout)` and"
+                " `close()` methods, such as turnix_async.testing.MockTransport"
+                f" (got {type(transport).__name__})"
+            )
+    return cast(Transport, transport)
+
+
+def not_found_hint(url: URL) -> str:
+    """A 404 from a base URL without the API's path most likely means the path is missing."""
+    if url.path.rstrip("/").endswith("/api/v1"):
+        return ""
+    return f" (is base_url missing its path? it is {url}, the API lives under {url / 'api' / 'v1'})"
+
+
+def checked_policy(
+    *,
+    max_retries: Any,
+    timeout: Any,
+    deadline: Any,
+    backoff_base: Any,
+    backoff_max: Any,
+    retry_after_cap: Any,
+) -> RetryPolicy:
+    """A `RetryPolicy` from user arguments, each checked with a ValueError naming it."""
+    return RetryPolicy(
+        max_retries=check_int("max_retries", max_retries, minimum=0),
+        timeout=check_seconds("timeout", timeout),
+        deadline=None if deadline is None else check_seconds("deadline", deadline),
+        backoff_base=check_seconds("backoff_base", backoff_base, zero_ok=True),
+        backoff_max=check_seconds("backoff_max", backoff_max, zero_ok=True),
+        retry_after_cap=check_seconds("retry_after_cap", retry_after_cap, zero_ok=True),
+    )

@@ -8,19 +8,24 @@ a response body or the credentials themselves, so no hook can leak them.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
 
 from .._errors import TurnixError
+from .._redact import Redactor
+from .._wire import Reply
 
 __all__ = [
     "CallDetails",
     "CallHook",
+    "CallRecord",
     "Hook",
     "HookRunner",
     "RetryDetails",
@@ -274,3 +279,53 @@ def _hook_methods(index: int, hook: object) -> list[tuple[str, Any]]:
             f"{where} ({type(hook).__name__}) has none of the hook methods {', '.join(_METHODS)}"
         )
     return found
+
+
+class CallRecord:
+    """What one call went through, kept by the client as it runs; its details for the hooks."""
+
+    __slots__ = (
+        "attempts",
+        "endpoint",
+        "request_id",
+        "retries",
+        "started",
+        "started_at",
+        "status",
+        "waited",
+    )
+
+    def __init__(self, endpoint: str, started: float) -> None:
+        self.endpoint = endpoint
+        self.started = started  # loop time, for the duration
+        self.started_at = time.time()
+        self.attempts = 0
+        self.status: int | None = None
+        self.request_id: str | None = None
+        self.waited = 0.0
+        self.retries: list[RetryDetails] = []
+
+    def attempted(self, outcome: Reply | TurnixError, waited: float, redactor: Redactor) -> None:
+        self.waited += waited
+        if isinstance(outcome, Reply):
+            self.status, request_id = outcome.status, outcome.request_id
+            # the header is the server's text: it may echo the token, and it reaches hooks
+            self.request_id = None if request_id is None else redactor.scrub(request_id)[:200]
+
+    def retrying(self, attempt: int, wait: float, reason: str) -> RetryDetails:
+        details = RetryDetails(self.endpoint, attempt, wait, reason, time.time())
+        self.retries.append(details)
+        return details
+
+    def details(self, outcome: str) -> CallDetails:
+        return CallDetails(
+            endpoint=self.endpoint,
+            outcome=outcome,
+            status=self.status,
+            attempts=self.attempts,
+            duration=asyncio.get_running_loop().time() - self.started,
+            request_id=self.request_id,
+            waited=self.waited,
+            started_at=self.started_at,
+            retries=tuple(self.retries),
+        )
