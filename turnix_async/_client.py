@@ -10,6 +10,7 @@ import ssl as ssl_module
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from types import TracebackType
 from typing import TypeVar
 
@@ -294,7 +295,7 @@ class AsyncTurnix:
         return await self._fetch(
             "ice_credentials",
             Request("POST", self._ice_url, ice_request_body(request), headers),
-            lambda data: parse_ice_credentials(data, _fallback_expiry(request.ttl)),
+            partial(parse_ice_credentials, fallback_expires_at=partial(_expiry, request.ttl)),
         )
 
     async def list_regions(self) -> list[Region]:
@@ -480,6 +481,6 @@ _DEFAULT_TTL = 30  # seconds: the API's default lifetime when no ttl is requeste
 _LONGEST_TTL = 100 * 365 * 86400  # further out than this cannot matter (and cannot overflow)
 
 
-def _fallback_expiry(ttl: int | None) -> datetime:
+def _expiry(ttl: int | None) -> datetime:
     """When an answer has no `expiresAt`: now + the requested ttl (or the API's 30 s)."""
     return datetime.now(timezone.utc) + timedelta(seconds=min(ttl or _DEFAULT_TTL, _LONGEST_TTL))

@@ -185,11 +185,13 @@ def ice_request_body(request: IceCredentialsRequest) -> bytes:
     return _ENCODER.encode(converter.unstructure(request)).encode()
 
 
-def parse_ice_credentials(body: bytes, fallback_expires_at: datetime) -> IceCredentials:
-    """A 2xx body -> IceCredentials; without `expiresAt` they expire at `fallback_expires_at`."""
+def parse_ice_credentials(
+    body: bytes, fallback_expires_at: Callable[[], datetime]
+) -> IceCredentials:
+    """A 2xx body -> IceCredentials; without `expiresAt`, `fallback_expires_at()` says when."""
     data = _json(body)
     if type(data) is dict and data.get("expiresAt") is None:  # the docs' sample omits it
-        data["expiresAt"] = fallback_expires_at.isoformat()
+        data["expiresAt"] = fallback_expires_at().isoformat()
     return _structured(_structure_ice_credentials, data, IceCredentials)
 
 
