@@ -1,21 +1,37 @@
-"""Bearer auth as an aiohttp client middleware: the token goes to the API's own origin only."""
+"""The client's one aiohttp middleware: what each hop of a request to the API may carry.
+
+aiohttp runs a client middleware on every hop, redirects included, so the rules
+for a hop live here together (each middleware level costs every request ~10k
+instructions):
+
+- the token goes to the API's own origin only (a redirect elsewhere goes without it);
+- an https API is never followed to plain http: nothing is sent in clear text;
+- a dropped connection is re-raised as `DroppedConnection`, so that aiohttp does not
+  resend the request by itself: the retry loop does, and counts it, so the server
+  sees exactly `max_retries + 1` requests.
+"""
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 from yarl import URL
 
-__all__ = ["BearerAuth"]
+__all__ = ["BearerAuth", "Downgrade", "DroppedConnection"]
+
+
+class DroppedConnection(aiohttp.ClientConnectionError):
+    """A connection failure that aiohttp must not answer with its own silent resend."""
+
+
+class Downgrade(aiohttp.ClientConnectionError):
+    """A redirect from https to plain http, refused before anything is sent."""
 
 
 class BearerAuth:
-    """Adds `Authorization: Bearer <token>` to requests for the API's own origin only.
+    """Adds `Authorization: Bearer <token>` on the API's own origin; guards every hop."""
 
-    aiohttp runs middlewares again on every redirect hop, so a redirect to another
-    origin is sent without the token.
-    """
-
-    __slots__ = ("_authority", "_header", "_origin", "_scheme", "token")  # no __dict__
+    __slots__ = ("_authority", "_header", "_https_only", "_origin", "_scheme", "token")
 
     def __init__(self, token: str, api_url: URL) -> None:
         self.token = token
@@ -23,6 +39,7 @@ class BearerAuth:
         self._origin = _origin(api_url)
         self._scheme = api_url.scheme
         self._authority = api_url.raw_authority  # the API's own URLs match on this alone
+        self._https_only = api_url.scheme == "https"
 
     def __repr__(self) -> str:
         scheme, host, port = self._origin
@@ -31,14 +48,26 @@ class BearerAuth:
     async def __call__(self, req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         url = req.url
         same = url.raw_authority == self._authority and url.scheme == self._scheme
+        if not same and self._https_only and url.scheme != "https":
+            raise Downgrade(f"refused a redirect from https to plain http ({url.host})")
         if not same and _origin(url) != self._origin:  # e.g. `h:443` is `h`: still the API
             req.headers.popall(hdrs.AUTHORIZATION, None)
-            return await handler(req)
+            return await _sent(req, handler)
         req.headers[hdrs.AUTHORIZATION] = self._header
         try:
-            return await handler(req)
+            return await _sent(req, handler)
         finally:  # so the token does not linger in response.request_info
             req.headers.popall(hdrs.AUTHORIZATION, None)
+
+
+async def _sent(req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+    try:
+        return await handler(req)
+    except aiohttp.ClientConnectorError:  # connecting failed: aiohttp never resends those
+        raise
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        described = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise DroppedConnection(described) from exc
 
 
 def _origin(url: URL) -> tuple[str, str | None, int | None]:

@@ -158,7 +158,6 @@ class AsyncTurnix:
         else:
             self._transport = AiohttpTransport(
                 auth=BearerAuth(token, url),  # the only holder of the token
-                https_only=url.scheme == "https",
                 redactor=self._redactor,
                 user_agent=agent,
                 max_connections=connections,

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
-from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
+from aiohttp import ClientResponse
 from aiohttp.http_exceptions import ContentEncodingError
 from yarl import URL
 
-from ._auth import BearerAuth
+from ._auth import BearerAuth, Downgrade, DroppedConnection
 from ._errors import (
     ClientClosedError,
     ResponseValidationError,
@@ -39,19 +39,6 @@ from ._wire import Reply, Request
 __all__ = ["AiohttpTransport", "check_proxy", "check_ssl", "check_trace_configs"]
 
 
-class _Dropped(aiohttp.ClientConnectionError):
-    """A connection failure, re-raised so aiohttp does not resend the request by itself.
-
-    aiohttp resends an idempotent request once when the connection fails
-    (`ClientOSError`/`ServerDisconnectedError`); the retry loop already does that
-    and counts it, so the server sees exactly `max_retries + 1` requests.
-    """
-
-
-class _Downgrade(aiohttp.ClientConnectionError):
-    """A redirect from https to plain http: nothing is sent in cleartext."""
-
-
 class AiohttpTransport:
     """Sends one attempt over a lazily created, pooled `aiohttp.ClientSession`."""
 
@@ -59,7 +46,6 @@ class AiohttpTransport:
         self,
         *,
         auth: BearerAuth,
-        https_only: bool,
         redactor: Redactor,
         user_agent: str,
         max_connections: int,
@@ -69,7 +55,6 @@ class AiohttpTransport:
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self._auth = auth
-        self._https_only = https_only
         self._redactor = redactor
         self._user_agent = user_agent
         self._max_connections = max_connections
@@ -145,14 +130,10 @@ class AiohttpTransport:
             self._loop = loop
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl or True, limit=self._max_connections),
-                middlewares=(self._auth, self._guard),
+                middlewares=(self._auth,),
                 trace_configs=redacting(self._trace_configs),
                 proxy=self._proxy,
-                headers={
-                    "User-Agent": self._user_agent,
-                    "Accept": "application/json",
-                    "Content-Type": "application/json",
-                },
+                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
             )
         elif self._loop is not loop:
             raise RuntimeError(
@@ -169,17 +150,6 @@ class AiohttpTransport:
             if len(self._timeouts) < 8:  # the usual one, not every deadline remainder
                 self._timeouts[seconds] = timeout
         return timeout
-
-    async def _guard(self, req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-        """Per hop: never downgrade to plain http; stop aiohttp's own silent resend."""
-        if self._https_only and req.url.scheme != "https":
-            raise _Downgrade(f"refused a redirect from https to plain http ({req.url.host})")
-        try:
-            return await handler(req)
-        except aiohttp.ClientConnectorError:  # connecting failed: aiohttp never resends those
-            raise
-        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-            raise _Dropped(_described(exc)) from exc
 
     async def _reply(self, response: ClientResponse) -> Reply:
         """Read the decoded body, at most `max_response_size` bytes of it."""
@@ -228,7 +198,7 @@ class AiohttpTransport:
                 f"redirected too many times ({len(exc.history)} hops)",
                 status=exc.history[-1].status if exc.history else 0,
             )
-        if isinstance(exc, _Downgrade):
+        if isinstance(exc, Downgrade):
             return TurnixConnectionError(scrub(str(exc)), retryable=False)
         if isinstance(exc, aiohttp.ClientSSLError):
             return TurnixConnectionError(f"TLS failure: {scrub(str(exc))}", retryable=False)
@@ -237,7 +207,7 @@ class AiohttpTransport:
                 f"the answer's content-encoding cannot be decoded: {scrub(str(exc))}",
                 retryable=False,  # the next answer is encoded the same (a 401 is sent once)
             )
-        described = str(exc) if isinstance(exc, _Dropped) else _described(exc)
+        described = str(exc) if isinstance(exc, DroppedConnection) else _described(exc)
         path = URL(request.url).path
         return TurnixConnectionError(f"{request.method} {path} failed: {scrub(described)}")
 
