@@ -409,9 +409,11 @@ class AsyncTurnix:
     ) -> tuple[Reply | TurnixError, float]:
         """One attempt: a free connection, the rate limit's go, the send; and the time waited."""
         policy, loop = self._policy, asyncio.get_running_loop()
-        waited = await self._slots.acquire(wait_limit)
+        # the usual case costs no await: a free connection, and no rate limit engaged
+        waited = 0.0 if self._slots.try_acquire() else await self._slots.acquire(wait_limit)
         try:
-            waited += await self._throttled(wait_limit - waited)
+            if self._throttle.rate is not None:
+                waited += await self._throttled(wait_limit - waited)
             if attempt == 1:
                 self._budget.record_request()
             timeout = policy.timeout

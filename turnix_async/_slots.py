@@ -34,6 +34,13 @@ class Slots:
         """How many slots are taken right now."""
         return self.size - self._free
 
+    def try_acquire(self) -> bool:
+        """Take a free slot at once if there is one and nobody is waiting for it."""
+        if self._free and not self._waiters and not self._closed:
+            self._free -= 1
+            return True
+        return False
+
     async def acquire(self, limit: float | None) -> float:
         """Take a slot, waiting at most `limit` seconds (None: unbounded); returns the wait."""
         if self._closed:
