@@ -156,22 +156,16 @@ class AiohttpTransport:
         status = response.status
         success = 200 <= status < 300
         encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
-        length = response.content_length
+        length = response.content_length  # of the encoded body, when it is encoded
         if success and not encoded and length is not None and length > self._limit:
             raise ResponseValidationError(
                 f"response body exceeds the {self._limit} byte limit ({length} bytes announced)"
             )
-        body = bytearray()
         try:
-            async for chunk in response.content.iter_any():
-                body += chunk
-                if len(body) > self._limit:
-                    if success:
-                        raise ResponseValidationError(
-                            f"response body exceeds the {self._limit} byte limit"
-                        )
-                    response.close()  # an error's first bytes are enough for its message
-                    break
+            if not encoded and length is not None and length <= self._limit:
+                body = await response.read()  # the usual answer: its size is known and allowed
+            else:
+                body = await self._read_capped(response, success)
         except aiohttp.ClientPayloadError as exc:
             if success and not _undecodable(exc):
                 raise  # cut short: a bad connection, retried
@@ -182,8 +176,22 @@ class AiohttpTransport:
                 ) from None
             # undecodable or cut short: the status decides the error (a 401 is not retried);
             # the message does without the body
-            body.clear()
-        return Reply(status, response.headers, bytes(body[: self._limit]))
+            body = b""
+        return Reply(status, response.headers, body)
+
+    async def _read_capped(self, response: ClientResponse, success: bool) -> bytes:
+        """The decoded body chunk by chunk, so that no more than the limit is ever held."""
+        body = bytearray()
+        async for chunk in response.content.iter_any():
+            body += chunk
+            if len(body) > self._limit:
+                if success:
+                    raise ResponseValidationError(
+                        f"response body exceeds the {self._limit} byte limit"
+                    )
+                response.close()  # an error's first bytes are enough for its message
+                break
+        return bytes(body[: self._limit])
 
     def _failure(self, request: Request, exc: Exception) -> TurnixError:
         """The `TurnixError` for an aiohttp (or OS) failure, its text scrubbed."""
