@@ -7,12 +7,15 @@
 The limit is a fixed window: `--limit` requests per `--window` seconds, counted
 per server (so every client process shares it, as a per-token limit is shared
 by every replica). A 429 carries `Retry-After` per `--retry-after`: `window`
-(the whole seconds until the window ends, as HTTP allows only whole seconds),
-`none`, or a fixed number of seconds. `--outage` answers 503 to everything;
-`--delay` holds every answer that long. It binds 127.0.0.1, prints `PORT <n>` once
-listening, and stops when its stdin closes or after `--lifetime` seconds.
+(the whole seconds until the window ends, rounded up, as HTTP allows only whole
+seconds: with a 1 s window always 1, so a client that honours it also misses the
+start of the next window), `exact` (the fraction of a second left: not valid HTTP,
+only to measure what that rounding costs), `none`, or a fixed number of seconds.
+`--outage` answers 503 to everything; `--delay` holds every answer that long. It
+binds 127.0.0.1, prints `PORT <n>` once listening, and stops when its stdin closes
+or after `--lifetime` seconds.
 
-    python benchmarks/_ratelimited_server.py [--limit 200] [--window 1] [--retry-after window]
+    python benchmarks/_ratelimited_server.py [--limit 200] [--window 1] [--retry-after window|exact]
         [--outage] [--delay 0] [--port 0] [--lifetime 600]
 """
 
@@ -72,6 +75,8 @@ def build_app(args: argparse.Namespace) -> web.Application:
             return {}
         if args.retry_after == "window":
             return {"Retry-After": str(max(1, math.ceil(remaining)))}
+        if args.retry_after == "exact":  # not HTTP (whole seconds only): what rounding costs
+            return {"Retry-After": f"{remaining:.3f}"}
         return {"Retry-After": args.retry_after}
 
     async def ice(request: web.Request) -> web.StreamResponse:
@@ -130,7 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="requests per window")
     parser.add_argument("--window", type=float, default=1.0, help="window length (s)")
-    parser.add_argument("--retry-after", default="window", help="window | none | SECONDS")
+    parser.add_argument("--retry-after", default="window", help="window | exact | none | SECONDS")
     parser.add_argument("--outage", action="store_true", help="answer 503 to everything")
     parser.add_argument("--delay", type=float, default=0.0, help="hold each answer (s)")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")

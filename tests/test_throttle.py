@@ -125,7 +125,28 @@ def test_each_later_wave_of_429s_cuts_the_rate_once() -> None:
         rates.append(throttle.rate)
         return rates
 
-    assert run(main) == [pytest.approx(70.0), pytest.approx(49.0)]
+    # the cut starts just below the 70/s the API took (x 0.95), then x beta
+    assert run(main) == [pytest.approx(70.0), pytest.approx(70.0 * 0.95 * 0.7)]
+
+
+def test_knowing_next_to_nothing_it_slow_starts_and_a_429_there_cuts_from_its_rate() -> None:
+    async def main() -> tuple[float | None, float | None, float | None]:
+        throttle = new_throttle(start_rate=2.0)
+        throttle.on_success()  # one success is no limit to learn from
+        throttle.on_throttled(None)
+        engaged = throttle.rate
+        for _ in range(40):  # a queue of demand: the rate doubles twice a second
+            await throttle.acquire(None)
+            throttle.on_success()
+        reached = throttle.rate
+        throttle.on_throttled(None)
+        return engaged, reached, throttle.rate
+
+    engaged, reached, cut = run(main)
+    assert engaged == 2.0
+    assert reached is not None and reached > 40.0
+    # from the rate itself, not the successes of the last second, which lag the doubling
+    assert cut == pytest.approx(reached * 0.95 * 0.7)
 
 
 def test_a_wait_longer_than_the_limit_fails_at_once_and_holds_no_slot() -> None:

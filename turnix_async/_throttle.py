@@ -4,11 +4,13 @@ The API's limit is per token and of unknown size, so it is learnt from the answe
 (as botocore's adaptive retry mode and TCP congestion control do). Until the first
 429 the throttle is off and `acquire` is one attribute check. A 429 engages it:
 its `Retry-After` pauses every send, the rate starts just below the rate of
-successful answers of the last second, each further wave of 429s cuts it
-multiplicatively (x `beta`), and successes probe back up CUBIC-style: fast to the
-last known limit, flat near it, then faster past it. Growth only counts time when
-the limiter is actually holding callers back, and the throttle releases itself
-once nobody had to wait for `release_after` seconds. Waiters are served FIFO.
+successful answers of the last second (or, if that is too few to tell, slow-starts
+from a cautious rate), each further wave of 429s cuts it multiplicatively
+(x `beta`) from just below the rate the API took, and successes probe back up
+CUBIC-style: fast to that last known limit, flat near it, then doubling past it
+(a client sharing the limit finds what the others free). Growth only counts time
+when the limiter is actually holding callers back, and the throttle releases
+itself once nobody had to wait for `release_after` seconds. Waiters are FIFO.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class AdaptiveThrottle:
         self._next_cut_at = -math.inf
         self._last_wait_at = -math.inf
         self._calibrating = False  # successes of the engaging wave still raise w_max
+        self._engaged_on = 0.0  # successes counted so far for the engaging wave
         self._last_throttled_at = -math.inf
 
     @property
@@ -235,8 +238,9 @@ class AdaptiveThrottle:
         pause = max(self._paused_until - now, 0.0)
         if needed == 0.0:
             return pause
-        if self._w_max is None:  # slow start: the rate doubles every half second
-            return pause + math.log2(1.0 + 2.0 * math.log(2.0) * needed / rate) / 2.0
+        if self._w_max is None:  # slow start: the rate doubles `_DOUBLINGS` times a second
+            d = _DOUBLINGS
+            return pause + math.log2(1.0 + d * math.log(2.0) * needed / rate) / d
         w_max, k, t0 = self._w_max, self._cubic_k(), self._epoch_time  # CUBIC: solve for the time
         assert w_max is not None
 
@@ -282,14 +286,7 @@ class AdaptiveThrottle:
         return self._ok_current + self._ok_previous * still_in_window
 
     def _engage(self, now: float) -> None:
-        measured = self._measured_ok_rate(now)
-        if measured >= 1.0:  # start below what the API just accepted, then grow CUBIC-style
-            self._w_max = measured
-            rate = max(self._min_rate, measured * self._beta)
-        else:  # nothing accepted lately: slow start from a cautious rate
-            self._w_max = None
-            rate = self._start_rate
-        self._rate = self._epoch_rate = rate
+        rate = self._start_from(self._measured_ok_rate(now))
         self._epoch_time = 0.0
         self._grown_at = now
         self._tokens = 0.0
@@ -305,15 +302,27 @@ class AdaptiveThrottle:
 
     def _calibrate(self) -> None:
         """A success from the wave that hit the limit: it was accepted, so it counts too."""
-        assert self._rate is not None
-        basis = (self._w_max or 0.0) + 1.0
-        self._w_max = basis
-        self._rate = self._epoch_rate = max(self._rate, basis * self._beta)
+        self._start_from(self._engaged_on + 1.0)
+
+    def _start_from(self, accepted: float) -> float:
+        """Just below what the API accepted, then CUBIC; slow start if that is below it."""
+        self._engaged_on = accepted
+        if accepted * self._beta > self._start_rate:
+            self._w_max, rate = accepted, accepted * self._beta
+        else:  # (almost) nothing accepted lately: one success is no limit to learn from
+            self._w_max, rate = None, self._start_rate
+        self._rate = self._epoch_rate = max(self._rate or 0.0, rate)
+        return self._rate
 
     def _cut(self, now: float) -> None:
         assert self._rate is not None
-        # from what the API accepted, not what was allowed: the limit may be shared
-        self._w_max = max(min(self._rate, self._measured_ok_rate(now)), self._min_rate)
+        # from what the API accepted, not what was allowed: the limit may be shared; but in
+        # slow start the rate doubles faster than a one-second measurement follows, and it
+        # only grew while callers waited: there, the rate is what the API took
+        accepted = self._rate
+        if self._w_max is not None:
+            accepted = min(accepted, self._measured_ok_rate(now))
+        self._w_max = max(accepted * _SETTLE, self._min_rate)  # a level the API did not refuse
         self._set_rate(now, max(self._min_rate, self._w_max * self._beta))
         self._epoch_rate = self._rate
         self._epoch_time = 0.0
@@ -328,13 +337,13 @@ class AdaptiveThrottle:
             return  # growth only counts time in which the limit held someone back
         self._epoch_time += elapsed
         t = self._epoch_time
-        if self._w_max is None:  # slow start: doubles every half second
-            target = self._epoch_rate * 2.0 ** (2.0 * t)
+        if self._w_max is None:  # slow start: doubles twice a second
+            target = self._epoch_rate * 2.0 ** (_DOUBLINGS * t)
         else:  # CUBIC: back to w_max after k seconds, flat near it, then probing past it
             past = t - self._cubic_k()
             target = self._w_max + _CUBIC_SCALE * past**3
             if past > _PLATEAU:  # no 429 long after reaching w_max: capacity freed up, find it
-                target = max(target, self._w_max * 2.0 ** (past - _PLATEAU))
+                target = max(target, self._w_max * 2.0 ** (_DOUBLINGS * (past - _PLATEAU)))
         self._set_rate(now, min(max(target, self._min_rate), _MAX_RATE))
 
     def _cubic_k(self) -> float:
@@ -366,6 +375,8 @@ class AdaptiveThrottle:
 
 
 _CUBIC_SCALE = 0.4  # CUBIC's C (as botocore), requests/s per s^3
-_PLATEAU = 1.0  # seconds CUBIC may stay near w_max before probing doubles every second
+_DOUBLINGS = 2.0  # per second: slow start, and probing once CUBIC has left w_max behind
+_PLATEAU = 0.5  # seconds CUBIC may stay near w_max before that probing starts
+_SETTLE = 0.95  # w_max below the rate that drew a 429: a level that rate still exceeded
 _MAX_RATE = 1e6  # keeps the arithmetic finite; far above any API limit
 _EPSILON = 1e-9  # float slack: 0.9999999999 tokens is a token
