@@ -57,7 +57,7 @@ __all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
 
 logger = logging.getLogger("turnix_async")
 
-_JSON_BODY = {"Content-Type": "application/json"}
+_NO_HEADERS: dict[str, str] = {}  # bodies are JSON: the transport says so on every request
 T = TypeVar("T")
 
 
@@ -288,9 +288,7 @@ class AsyncTurnix:
 
     async def request_ice_credentials(self, request: IceCredentialsRequest) -> IceCredentials:
         """`get_ice_credentials` for an already built (and validated) request struct."""
-        headers = _JSON_BODY
-        if request.client_ip is not None:
-            headers = {**_JSON_BODY, "X-TURN-CLIENT-IP": request.client_ip}
+        headers = _NO_HEADERS if request.client_ip is None else _client_ip(request.client_ip)
         return await self._fetch(
             "ice_credentials",
             Request("POST", self._ice_url, ice_request_body(request), headers),
@@ -480,6 +478,11 @@ class AsyncTurnix:
 
 _DEFAULT_TTL = 30  # seconds: the API's default lifetime when no ttl is requested
 _LONGEST_TTL = 100 * 365 * 86400  # further out than this cannot matter (and cannot overflow)
+
+
+def _client_ip(address: str) -> dict[str, str]:
+    """The end user's IP, for the API's region choice (never in the body)."""
+    return {"X-TURN-CLIENT-IP": address}
 
 
 def _expiry(ttl: int | None) -> datetime:

@@ -78,7 +78,7 @@ class AiohttpTransport:
                 request.method,
                 request.url,
                 data=request.body,
-                headers=request.headers,
+                headers=request.headers or None,  # None: no per-request merge to pay for
                 timeout=self._timeout(timeout),
             ) as response:
                 return await self._reply(response)
@@ -133,7 +133,11 @@ class AiohttpTransport:
                 middlewares=(self._auth,),
                 trace_configs=redacting(self._trace_configs),
                 proxy=self._proxy,
-                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+                headers={
+                    "User-Agent": self._user_agent,
+                    "Accept": "application/json",
+                    "Content-Type": "application/json",  # every body the API takes is JSON
+                },
             )
         elif self._loop is not loop:
             raise RuntimeError(

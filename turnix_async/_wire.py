@@ -16,7 +16,11 @@ __all__ = ["Reply", "Request", "Transport"]
 
 @attrs.frozen
 class Request:
-    """One HTTP request to the API: the body is already encoded JSON (or None)."""
+    """One HTTP request to the API: the body is already encoded JSON (or None).
+
+    `headers` holds only what this request adds (e.g. `X-TURN-CLIENT-IP`); the
+    transport sends its own on every request (auth, User-Agent, the JSON type).
+    """
 
     method: str
     url: str
