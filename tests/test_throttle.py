@@ -115,7 +115,8 @@ def test_each_later_wave_of_429s_cuts_the_rate_once() -> None:
         throttle = new_throttle()
         for _ in range(100):
             throttle.on_success()
-        throttle.on_throttled(None)
+        for _ in range(10):  # a wave of 429s: far more than a stray one
+            throttle.on_throttled(None)
         rates = [throttle.rate]
         await asyncio.sleep(1.0)
         for _ in range(100):
@@ -139,7 +140,8 @@ def test_knowing_next_to_nothing_it_slow_starts_and_a_429_there_cuts_from_its_ra
             await throttle.acquire(None)
             throttle.on_success()
         reached = throttle.rate
-        throttle.on_throttled(None)
+        for _ in range(5):  # a wave: 5 of the last second's ~45 answers
+            throttle.on_throttled(None)
         return engaged, reached, throttle.rate
 
     engaged, reached, cut = run(main)
@@ -219,7 +221,8 @@ def test_it_grows_while_it_holds_callers_back_and_lets_go_when_nobody_waits() ->
         throttle = new_throttle(on_event=lambda name, rate: events.append(name))
         for _ in range(50):
             throttle.on_success()
-        throttle.on_throttled(None)
+        for _ in range(5):  # a wave of 429s, not a stray one
+            throttle.on_throttled(None)
         assert throttle.rate == pytest.approx(35.0)
         for _ in range(200):  # a queue of demand: the rate climbs back past 50
             await throttle.acquire(None)
@@ -364,3 +367,17 @@ def test_an_outage_is_not_multiplied() -> None:
     result = storm(1, 1000, 200, outage=True)
     assert result["served"] == 0.0
     assert result["requests"] <= 1.3, result
+
+
+def test_a_stray_429_among_many_successes_changes_nothing() -> None:
+    async def main() -> tuple[float | None, float | None]:
+        throttle = new_throttle()
+        for _ in range(100):
+            throttle.on_success()
+        throttle.on_throttled(None)  # 1 % of the answers, no pause: a proxy's hiccup
+        stray = throttle.rate
+        throttle.on_throttled(retry_after=2.0)  # the API asks for a pause: always honoured
+        return stray, throttle.rate
+
+    stray, paused = run(main)
+    assert stray is None and paused is not None

@@ -30,6 +30,8 @@ logger = logging.getLogger("turnix_async")
 
 EventHook = Callable[[str, "float | None"], None]
 
+STRAY_SHARE = 0.05  # 429s rarer than this among the answers (and with no pause) are strays
+
 
 class ThrottleWaitExceeded(TurnixError):
     """The client-side rate limit would hold this call longer than it may wait."""
@@ -106,6 +108,8 @@ class AdaptiveThrottle:
         self._ok_bucket_end = -math.inf
         self._ok_current = 0
         self._ok_previous = 0
+        self._refused_current = 0  # 429s, in the same buckets
+        self._refused_previous = 0
         # token bucket; tokens accrue from `_filled_at`, which a pause moves into the future
         self._tokens = 0.0
         self._filled_at = 0.0
@@ -154,12 +158,23 @@ class AdaptiveThrottle:
             self._maybe_release(now)
 
     def on_throttled(self, retry_after: float | None = None) -> None:
-        """A 429 arrived: engage, honour `retry_after` (seconds) for every send, maybe cut."""
+        """A 429 arrived: engage, honour `retry_after` (seconds) for every send, maybe cut.
+
+        A 429 without a pause among many successes (under `STRAY_SHARE` of the last
+        second's answers) is a stray, not the API's limit: it is counted, nothing more.
+        Otherwise a proxy's occasional 429 would cut the rate again and again.
+        """
         now = self._clock()
+        if now >= self._ok_bucket_end:
+            self._roll_ok_buckets(now)
+        self._refused_current += 1
+        pauses = retry_after is not None and retry_after > 0  # NaN and "now" pause nothing
+        if not pauses and self._refused_share(now) < STRAY_SHARE:
+            return
         self._last_throttled_at = now
-        if retry_after is not None and retry_after > 0:  # NaN and "now" pause nothing
+        if retry_after is not None and pauses:
             retry_after = min(retry_after, self._max_pause)
-        if retry_after is not None and retry_after > 0 and now + retry_after > self._paused_until:
+        if retry_after is not None and pauses and now + retry_after > self._paused_until:
             self._paused_until = now + retry_after
             self._tokens = 0.0
             self._filled_at = self._paused_until
@@ -275,8 +290,15 @@ class AdaptiveThrottle:
     def _roll_ok_buckets(self, now: float) -> None:
         fresh = now < self._ok_bucket_end + 1.0  # the current bucket becomes the previous
         self._ok_previous = self._ok_current if fresh else 0
-        self._ok_current = 0
+        self._refused_previous = self._refused_current if fresh else 0
+        self._ok_current = self._refused_current = 0
         self._ok_bucket_end = math.floor(now) + 1.0
+
+    def _refused_share(self, now: float) -> float:
+        """The share of 429s among the answers of (about) the last second."""
+        still_in_window = self._ok_bucket_end - now
+        refused = self._refused_current + self._refused_previous * still_in_window
+        return refused / (refused + self._measured_ok_rate(now))
 
     def _measured_ok_rate(self, now: float) -> float:
         """Successes over (about) the last second: a sliding-window estimate."""
