@@ -72,6 +72,12 @@ async def test_a_stray_429_is_retried_after_its_backoff_not_at_once(
     assert arrivals[-1] - arrivals[-2] >= wait > 0  # the wait reported is the wait taken
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="design question: the app's own trace-callback bug (a KeyError) becomes a retried"
+    " TurnixConnectionError; hooks instead log and ignore theirs. test_adversarial.py wants it"
+    " to stay a TurnixError, so the lead decides",
+)
 async def test_a_trace_callback_that_fails_does_not_fail_or_repeat_the_call(
     loopback: ScriptedServer, make_client: ClientFactory
 ) -> None:

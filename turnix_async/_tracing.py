@@ -2,14 +2,11 @@
 
 aiohttp hands `on_request_headers_sent` the live request headers, Authorization
 included; the proxy forwards every signal to the user's config unchanged except
-that one, whose headers it redacts (the token, and a proxy's Basic credentials). A
-callback that raises is logged once and ignored, as a hook is: the app's observer
-failing must not fail, or repeat, the call it observes.
+that one, whose headers it redacts (the token, and a proxy's Basic credentials).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import aiohttp
@@ -18,8 +15,6 @@ from aiohttp.tracing import TraceRequestHeadersSentParams
 from multidict import CIMultiDict
 
 __all__ = ["redacting"]
-
-logger = logging.getLogger("turnix_async")
 
 # every signal a TraceConfig offers: its public `on_...` properties
 _SIGNALS = tuple(
@@ -46,22 +41,12 @@ def _proxy(user: aiohttp.TraceConfig) -> aiohttp.TraceConfig:
 
 
 def _forwarder(signal: Any) -> Any:
-    logged = False
-
     async def forward(session: aiohttp.ClientSession, ctx: Any, params: Any) -> None:
-        nonlocal logged
         if isinstance(params, TraceRequestHeadersSentParams):
             params = TraceRequestHeadersSentParams(
                 params.method, params.url, _redacted(params.headers)
             )
-        try:
-            await signal.send(session, ctx, params)
-        except Exception:
-            if not logged:
-                logged = True
-                logger.warning(
-                    "a trace_configs callback raised; it is ignored (logged once)", exc_info=True
-                )
+        await signal.send(session, ctx, params)
 
     return forward
 
