@@ -24,15 +24,19 @@ async def test_a_trace_config_never_sees_the_proxy_credentials(
 ) -> None:
     # the loopback server plays the (plain http) proxy: aiohttp sends it absolute-form requests
     loopback.script(REGIONS, json_answer([]))
-    sent: list[str] = []
+    seen: list[str] = []
 
     async def headers_sent(
         session: Any, ctx: Any, params: aiohttp.TraceRequestHeadersSentParams
     ) -> None:
-        sent.append(repr(dict(params.headers)))
+        seen.append(repr(dict(params.headers)))
+
+    async def request_end(session: Any, ctx: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        seen.append(repr(dict(params.response.request_info.headers)))
 
     trace = aiohttp.TraceConfig()
     trace.on_request_headers_sent.append(headers_sent)
+    trace.on_request_end.append(request_end)
     client = make_client(
         base_url="http://127.0.0.1:9/api/v1",
         proxy=f"http://puser:proxy-secret@127.0.0.1:{loopback.port}",
@@ -41,7 +45,7 @@ async def test_a_trace_config_never_sees_the_proxy_credentials(
     await client.list_regions()
     credentials = base64.b64encode(b"puser:proxy-secret").decode()
     assert credentials in loopback.seen[0][2]["Proxy-Authorization"]  # the proxy still gets it
-    assert sent and all(credentials not in headers for headers in sent)
+    assert len(seen) == 2 and all(credentials not in headers for headers in seen)
 
 
 async def test_a_stray_429_is_retried_after_its_backoff_not_at_once(
