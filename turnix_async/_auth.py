@@ -4,7 +4,8 @@ aiohttp runs a client middleware on every hop, redirects included, so the rules
 for a hop live here together (each middleware level costs every request ~10k
 instructions):
 
-- the token goes to the API's own origin only (a redirect elsewhere goes without it);
+- the token goes to the API's own origin only (a redirect elsewhere goes without it),
+  and neither it nor a proxy's credentials stay in the request once it is sent;
 - an https API is never followed to plain http: nothing is sent in clear text;
 - a dropped connection is re-raised as `DroppedConnection`, so that aiohttp does not
   resend the request by itself: the retry loop does, and counts it, so the server
@@ -50,14 +51,15 @@ class BearerAuth:
         same = url.raw_authority == self._authority and url.scheme == self._scheme
         if not same and self._https_only and url.scheme != "https":
             raise Downgrade(f"refused a redirect from https to plain http ({url.host})")
-        if not same and _origin(url) != self._origin:  # e.g. `h:443` is `h`: still the API
+        if same or _origin(url) == self._origin:  # e.g. `h:443` is `h`: still the API
+            req.headers[hdrs.AUTHORIZATION] = self._header
+        else:
             req.headers.popall(hdrs.AUTHORIZATION, None)
-            return await _sent(req, handler)
-        req.headers[hdrs.AUTHORIZATION] = self._header
         try:
             return await _sent(req, handler)
-        finally:  # so the token does not linger in response.request_info
+        finally:  # so no credential lingers in response.request_info (a trace sees it)
             req.headers.popall(hdrs.AUTHORIZATION, None)
+            req.headers.popall(hdrs.PROXY_AUTHORIZATION, None)  # a plain-http proxy's
 
 
 async def _sent(req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:

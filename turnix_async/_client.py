@@ -354,7 +354,8 @@ class AsyncTurnix:
                     f" (last: {self._reason(outcome)})"
                 ) from (outcome if isinstance(outcome, TurnixError) else None)
             wait, sleep = decision.wait, decision.wait  # reported, and slept here
-            if isinstance(outcome, Reply) and outcome.status == 429:
+            held = self._throttle.rate is not None  # not after a stray 429: it changed nothing
+            if isinstance(outcome, Reply) and outcome.status == 429 and held:
                 sleep = 0.0  # the throttle now holds every send for the Retry-After, and paces
             elif not self._budget.try_spend():  # the API is failing: do not multiply the load
                 logger.debug("retry budget spent: not retrying %s", self._reason(outcome))
@@ -424,7 +425,7 @@ class AsyncTurnix:
             if record is not None:  # requests sent: a call that only waited sent none
                 record.attempts = attempt
             try:
-                return await self._transport.send(request, timeout=timeout), waited
+                reply = await self._transport.send(request, timeout=timeout)
             except TurnixTimeoutError as exc:
                 if timeout < policy.timeout:
                     raise TurnixTimeoutError(
@@ -433,6 +434,12 @@ class AsyncTurnix:
                 return exc, waited
             except TurnixError as exc:
                 return exc, waited
+            if not isinstance(reply, Reply):  # a custom transport's bug, said as such
+                raise TypeError(
+                    f"{type(self._transport).__name__}.send returned a"
+                    f" {type(reply).__name__}, not a Reply"
+                )
+            return reply, waited
         finally:
             self._slots.release()
 

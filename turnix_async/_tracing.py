@@ -2,7 +2,7 @@
 
 aiohttp hands `on_request_headers_sent` the live request headers, Authorization
 included; the proxy forwards every signal to the user's config unchanged except
-that one, whose headers it redacts.
+that one, whose headers it redacts (the token, and a proxy's Basic credentials).
 """
 
 from __future__ import annotations
@@ -55,4 +55,6 @@ def _redacted(headers: CIMultiDict[str]) -> CIMultiDict[str]:
     copy = CIMultiDict(headers)
     if hdrs.AUTHORIZATION in copy:
         copy[hdrs.AUTHORIZATION] = "Bearer ***"
+    if hdrs.PROXY_AUTHORIZATION in copy:  # a plain-http proxy's user and password, base64
+        copy[hdrs.PROXY_AUTHORIZATION] = "Basic ***"
     return copy
