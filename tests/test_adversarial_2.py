@@ -76,25 +76,6 @@ async def test_a_stray_429_is_retried_after_its_backoff_not_at_once(
     assert arrivals[-1] - arrivals[-2] >= wait > 0  # the wait reported is the wait taken
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design question: the app's own trace-callback bug (a KeyError) becomes a retried"
-    " TurnixConnectionError; hooks instead log and ignore theirs. test_adversarial.py wants it"
-    " to stay a TurnixError, so the lead decides",
-)
-async def test_a_trace_callback_that_fails_does_not_fail_or_repeat_the_call(
-    loopback: ScriptedServer, make_client: ClientFactory
-) -> None:
-    async def broken(session: Any, ctx: Any, params: Any) -> None:
-        raise KeyError("the app's own bug")
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(broken)
-    loopback.script(REGIONS, json_answer([]))
-    assert await make_client(trace_configs=[trace]).list_regions() == []
-    assert loopback.count(REGIONS) == 1
-
-
 async def test_a_transport_returning_something_else_than_a_reply_is_a_clear_type_error() -> None:
     class Odd:
         async def send(self, request: Request, *, timeout: float) -> Any:
@@ -108,11 +89,6 @@ async def test_a_transport_returning_something_else_than_a_reply_is_a_clear_type
             await client.list_regions()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design question: Content-Type is now a session default (-5k instructions), so a"
-    " GET without a body says `application/json` too; harmless to the API, odd on the wire",
-)
 async def test_a_request_without_a_body_declares_no_content_type(
     loopback: ScriptedServer, make_client: ClientFactory
 ) -> None:

@@ -328,9 +328,11 @@ class AsyncTurnix:
             wait_limit = queue_left if time_left is None else min(queue_left, time_left)
             outcome, waited = await self._attempt(request, attempt, wait_limit, stop_at, record)
             queue_left -= waited
+            pause = None  # what a 429 asked for
             if isinstance(outcome, Reply):  # the throttle learns the API's limit from answers
                 if outcome.status == 429:
-                    self._throttle.on_throttled(parse_retry_after(outcome.headers))
+                    pause = parse_retry_after(outcome.headers)
+                    self._throttle.on_throttled(pause)
                 else:
                     self._throttle.on_success()
             if record is not None:
@@ -356,7 +358,8 @@ class AsyncTurnix:
             wait, sleep = decision.wait, decision.wait  # reported, and slept here
             held = self._throttle.rate is not None  # not after a stray 429: it changed nothing
             if isinstance(outcome, Reply) and outcome.status == 429 and held:
-                sleep = 0.0  # the throttle now holds every send for the Retry-After, and paces
+                # the throttle now holds every send for the Retry-After, and paces the retry
+                wait, sleep = pause or 0.0, 0.0
             elif not self._budget.try_spend():  # the API is failing: do not multiply the load
                 logger.debug("retry budget spent: not retrying %s", self._reason(outcome))
                 return self._final(request, outcome, attempt)

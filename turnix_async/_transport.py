@@ -77,7 +77,7 @@ class AiohttpTransport:
             async with session.request(
                 request.method,
                 request.url,
-                data=request.body,
+                data=None if request.body is None else _json_payload(request.body),
                 headers=request.headers or None,  # None: no per-request merge to pay for
                 timeout=self._timeout(timeout),
             ) as response:
@@ -133,11 +133,7 @@ class AiohttpTransport:
                 middlewares=(self._auth,),
                 trace_configs=redacting(self._trace_configs),
                 proxy=self._proxy,
-                headers={
-                    "User-Agent": self._user_agent,
-                    "Accept": "application/json",
-                    "Content-Type": "application/json",  # every body the API takes is JSON
-                },
+                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
             )
         elif self._loop is not loop:
             raise RuntimeError(
@@ -225,6 +221,11 @@ class AiohttpTransport:
 
 
 _USERINFO = re.compile(r"//[^/\s'\"@]*@")  # `user:password@` in a URL within a message
+
+
+def _json_payload(body: bytes) -> aiohttp.BytesPayload:
+    """The body as JSON: the payload declares its type, so no header is merged per request."""
+    return aiohttp.BytesPayload(body, content_type="application/json")
 
 
 def _described(exc: BaseException) -> str:
