@@ -191,12 +191,8 @@ class AsyncTurnix:
         """Requests per second this client allows itself, learnt from 429s; None: no limit."""
         return self._throttle.rate
 
-    @property
-    def _closed(self) -> bool:
-        return self._closing.is_set()
-
     def __repr__(self) -> str:
-        return f"AsyncTurnix(base_url={self.base_url!r}, closed={self._closed})"
+        return f"AsyncTurnix(base_url={self.base_url!r}, closed={self.closed})"
 
     def with_options(
         self,
@@ -237,7 +233,7 @@ class AsyncTurnix:
         return view
 
     async def __aenter__(self) -> AsyncTurnix:
-        if self._closed:
+        if self.closed:
             raise ClientClosedError("this AsyncTurnix client is closed")
         return self
 
@@ -314,7 +310,7 @@ class AsyncTurnix:
 
     async def _call(self, request: Request, record: CallRecord | None) -> Reply:
         """Attempts until one is final: the last `Reply`, or the last error raised."""
-        if self._closed:
+        if self.closed:
             raise ClientClosedError("this AsyncTurnix client is closed")
         policy, loop = self._policy, asyncio.get_running_loop()
         started = loop.time()
@@ -346,7 +342,7 @@ class AsyncTurnix:
                 time_left=None if stop_at is None else stop_at - loop.time(),
                 now=time.time(),
             )
-            if self._closed:
+            if self.closed:
                 raise closed_during_call()
             if decision.verdict is Verdict.STOP:
                 return self._final(request, outcome, attempt)
@@ -456,7 +452,7 @@ class AsyncTurnix:
         try:
             return await self._throttle.acquire(wait_limit)
         except ThrottleWaitExceeded as exc:
-            if self._closed:
+            if self.closed:
                 raise closed_during_call() from None
             raise RateLimitError(
                 str(exc), status=429, retry_after=exc.needed - exc.waited
@@ -472,7 +468,7 @@ class AsyncTurnix:
 
     async def _wait(self, seconds: float) -> None:
         """Sleep between attempts, or raise ClientClosedError as soon as the client closes."""
-        if seconds > 0 and not self._closed:
+        if seconds > 0 and not self.closed:
             # asyncio.wait, not wait_for: before 3.12 wait_for swallows a cancellation that
             # races the wake-up, and the caller's own cancellation must stay one
             closing = asyncio.ensure_future(self._closing.wait())
@@ -482,7 +478,7 @@ class AsyncTurnix:
                 if not closing.done():
                     closing.cancel()
                     await asyncio.wait((closing,))
-        if self._closed:
+        if self.closed:
             raise closed_during_call()
 
 

@@ -45,8 +45,7 @@ class Slots:
         """Take a slot, waiting at most `limit` seconds (None: unbounded); returns the wait."""
         if self._closed:
             raise ClientClosedError("this AsyncTurnix client is closed")
-        if self._free and not self._waiters:
-            self._free -= 1
+        if self.try_acquire():
             return 0.0
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()

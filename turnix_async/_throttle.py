@@ -22,8 +22,6 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
-from ._errors import TurnixError
-
 __all__ = ["AdaptiveThrottle", "ThrottleWaitExceeded"]
 
 logger = logging.getLogger("turnix_async")
@@ -33,8 +31,11 @@ EventHook = Callable[[str, "float | None"], None]
 STRAY_SHARE = 0.05  # 429s rarer than this among the answers (and with no pause) are strays
 
 
-class ThrottleWaitExceeded(TurnixError):
-    """The client-side rate limit would hold this call longer than it may wait."""
+class ThrottleWaitExceeded(Exception):
+    """The client-side rate limit would hold this call longer than it may wait.
+
+    Internal: the client turns it into the `RateLimitError` its caller sees.
+    """
 
     def __init__(self, waited: float, needed: float, rate: float) -> None:
         super().__init__(
@@ -44,9 +45,6 @@ class ThrottleWaitExceeded(TurnixError):
         self.waited = waited  # seconds already spent waiting before giving up
         self.needed = needed  # the estimated total wait it would have taken
         self.rate = rate
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.waited, self.needed, self.rate))
 
 
 class AdaptiveThrottle:
