@@ -39,6 +39,7 @@ from ._errors import (
     checked_body,
     closed_during_call,
     sdk_class_name,
+    shown_request_id,
 )
 from ._log import configure_from_env
 from ._models import IceCredentials, IceCredentialsRequest, Region
@@ -394,8 +395,8 @@ class AsyncTurnix:
         return str(outcome)
 
     def _request_id(self, reply: Reply) -> str:
-        request_id = reply.request_id
-        return "" if request_id is None else f" (request id {self._redactor.scrub(request_id)})"
+        request_id = shown_request_id(reply, self._redactor)
+        return "" if request_id is None else f" (request id {request_id})"
 
     async def _attempt(
         self,

@@ -20,7 +20,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from ._retry_after import parse_retry_after
+from ._retry_after import RETRY_AFTER_STATUSES, parse_retry_after
 
 if TYPE_CHECKING:
     from ._redact import Redactor
@@ -199,15 +199,23 @@ def api_error(reply: Reply, redactor: Redactor, *, hint: str = "") -> TurnixAPIE
     status = reply.status
     text = reply.body.decode("utf-8", errors="replace")
     cls = _BY_STATUS.get(status) or (ServerError if 500 <= status < 600 else TurnixAPIError)
-    request_id = reply.request_id
     message = redactor.scrub(_message_of(text)) or _reason(status)
     return cls(
         message + hint,
         status=status,
         body=redactor.scrub(_trim(text, 2000)),
-        request_id=None if request_id is None else redactor.scrub(_trim(request_id, 200)),
-        retry_after=parse_retry_after(reply.headers) if status in (429, 503) else None,
+        request_id=shown_request_id(reply, redactor),
+        retry_after=parse_retry_after(reply.headers) if status in RETRY_AFTER_STATUSES else None,
     )
+
+
+def shown_request_id(reply: Reply, redactor: Redactor) -> str | None:
+    """The reply's `X-Request-Id` as errors, logs and hooks show it: scrubbed and cut.
+
+    It is the server's text: it may echo the token.
+    """
+    request_id = reply.request_id
+    return None if request_id is None else redactor.scrub(_trim(request_id, 200))
 
 
 def _message_of(text: str) -> str:

@@ -13,13 +13,12 @@ import random
 import attrs
 
 from ._errors import TurnixConnectionError, TurnixError, sdk_class_name
-from ._retry_after import parse_retry_after
+from ._retry_after import RETRY_AFTER_STATUSES, parse_retry_after
 from ._wire import Reply
 
 __all__ = ["RETRY_STATUSES", "Decision", "RetryPolicy", "Verdict", "decide", "describe"]
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-RETRY_AFTER_STATUSES = frozenset({429, 503})  # where Retry-After means "wait"
 
 
 @attrs.frozen

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 
-__all__ = ["parse_retry_after"]
+__all__ = ["RETRY_AFTER_STATUSES", "parse_retry_after"]
+
+RETRY_AFTER_STATUSES = frozenset({429, 503})  # where Retry-After means "wait"
 
 _DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # not \d: "٣" is no HTTP digit
 

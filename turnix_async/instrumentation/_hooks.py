@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from .._errors import TurnixError
+from .._errors import TurnixError, shown_request_id
 from .._redact import Redactor
 from .._wire import Reply
 
@@ -308,9 +308,8 @@ class CallRecord:
     def attempted(self, outcome: Reply | TurnixError, waited: float, redactor: Redactor) -> None:
         self.waited += waited
         if isinstance(outcome, Reply):
-            self.status, request_id = outcome.status, outcome.request_id
-            # the header is the server's text: it may echo the token, and it reaches hooks
-            self.request_id = None if request_id is None else redactor.scrub(request_id)[:200]
+            self.status = outcome.status
+            self.request_id = shown_request_id(outcome, redactor)
 
     def retrying(self, attempt: int, wait: float, reason: str) -> RetryDetails:
         details = RetryDetails(self.endpoint, attempt, wait, reason, time.time())
