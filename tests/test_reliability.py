@@ -202,6 +202,29 @@ async def test_deadline_covers_retries_and_backoff(
     assert 2 <= loopback.count(ICE) <= 5
 
 
+async def test_a_deadline_cutting_an_attempt_names_the_failure_before_it(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    # CI once cut the backoff test above mid-attempt: the message then lost the 503
+    loopback.script(ICE, status(503), stall())
+    client = make_client(timeout=30, max_retries=5, backoff_base=0.01, deadline=0.5)
+    with pytest.raises(TurnixTimeoutError, match="during attempt 2") as info:
+        await client.get_ice_credentials()
+    assert "(last: HTTP 503" in str(info.value)
+    assert loopback.count(ICE) == 2
+
+
+async def test_a_deadline_cutting_an_attempt_keeps_the_earlier_error_as_its_cause(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    loopback.script(ICE, reset, stall())
+    client = make_client(timeout=30, max_retries=5, backoff_base=0.01, deadline=0.5)
+    with pytest.raises(TurnixTimeoutError, match="during attempt 2") as info:
+        await client.get_ice_credentials()
+    assert isinstance(info.value.__cause__, TurnixConnectionError)
+    assert str(info.value.__cause__) in str(info.value)
+
+
 async def test_timeout_with_retries_is_bounded_by_the_deadline(
     loopback: ScriptedServer, make_client: ClientFactory
 ) -> None:

@@ -317,13 +317,17 @@ class AsyncTurnix:
         started = loop.time()
         stop_at = None if policy.deadline is None else started + policy.deadline
         queue_left, attempt = self._queue_timeout, 0
+        last: Reply | TurnixError | None = None  # what the previous attempt ended with
         while True:
             attempt += 1
             time_left = None if stop_at is None else stop_at - loop.time()
             if time_left is not None and time_left <= 0:
-                raise TurnixTimeoutError(f"deadline of {policy.deadline:g} s reached")
+                raise self._out_of_time(f"before attempt {attempt}", last)
             wait_limit = queue_left if time_left is None else min(queue_left, time_left)
-            outcome, waited = await self._attempt(request, attempt, wait_limit, stop_at, record)
+            outcome, waited = await self._attempt(
+                request, attempt, wait_limit, stop_at, record, last
+            )
+            last = outcome
             queue_left -= waited
             pause = None  # what a 429 asked for
             if isinstance(outcome, Reply):  # the throttle learns the API's limit from answers
@@ -348,10 +352,7 @@ class AsyncTurnix:
             if decision.verdict is Verdict.STOP:
                 return self._final(request, outcome, attempt)
             if decision.verdict is Verdict.OUT_OF_TIME:
-                raise TurnixTimeoutError(
-                    f"deadline of {policy.deadline:g} s reached after {attempt} attempts"
-                    f" (last: {self._reason(outcome)})"
-                ) from (outcome if isinstance(outcome, TurnixError) else None)
+                raise self._out_of_time(f"after {attempt} attempts", outcome)
             wait, sleep = decision.wait, decision.wait  # reported, and slept here
             held = self._throttle.rate is not None  # not after a stray 429: it changed nothing
             if isinstance(outcome, Reply) and outcome.status == 429 and held:
@@ -388,6 +389,14 @@ class AsyncTurnix:
             )
         return outcome
 
+    def _out_of_time(self, when: str, last: Reply | TurnixError | None) -> TurnixTimeoutError:
+        """The deadline's error: when it struck, and how the attempt before it ended."""
+        text = f"deadline of {self._policy.deadline:g} s reached {when}"
+        error = TurnixTimeoutError(text if last is None else f"{text} (last: {self._reason(last)})")
+        error.__cause__ = last if isinstance(last, TurnixError) else None
+        error.__suppress_context__ = True  # the cut attempt's own timeout says nothing more
+        return error
+
     def _reason(self, outcome: Reply | TurnixError) -> str:
         """`HTTP 503 (request id ...)` or the error's (already scrubbed) text."""
         if isinstance(outcome, Reply):
@@ -405,6 +414,7 @@ class AsyncTurnix:
         wait_limit: float,
         stop_at: float | None,
         record: CallRecord | None,
+        last: Reply | TurnixError | None,
     ) -> tuple[Reply | TurnixError, float]:
         """One attempt: a free connection, the rate limit's go, the send; and the time waited."""
         policy, loop = self._policy, asyncio.get_running_loop()
@@ -419,18 +429,14 @@ class AsyncTurnix:
             if stop_at is not None:  # the last attempt gets what is left of the deadline
                 timeout = min(timeout, stop_at - loop.time())
                 if timeout <= 0:  # e.g. the loop was busy: and 0 or less is "no limit" below
-                    raise TurnixTimeoutError(
-                        f"deadline of {policy.deadline:g} s reached before attempt {attempt}"
-                    )
+                    raise self._out_of_time(f"before attempt {attempt}", last)
             if record is not None:  # requests sent: a call that only waited sent none
                 record.attempts = attempt
             try:
                 reply = await self._transport.send(request, timeout=timeout)
             except TurnixTimeoutError as exc:
                 if timeout < policy.timeout:
-                    raise TurnixTimeoutError(
-                        f"deadline of {policy.deadline:g} s reached during attempt {attempt}"
-                    ) from None
+                    raise self._out_of_time(f"during attempt {attempt}", last)  # noqa: B904 (it sets the cause)
                 return exc, waited
             except TurnixError as exc:
                 return exc, waited
