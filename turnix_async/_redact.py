@@ -1,8 +1,9 @@
 """Scrubbing secrets (the API token, proxy passwords) out of any text shown to anyone.
 
 A server or a proxy may echo a secret back in any form: raw, JSON-escaped
-(`\\u0074`, `\\/`), percent-encoded, as HTML character references, whole or in
-part. The text is read as a
+(`\\u0074`, `\\/`), in a Python repr (`\\'`, `\\x74`: aiohttp's messages quote the
+bytes they could not parse), percent-encoded, as HTML character references
+(`&#116;`, `&quot;`), whole or in part. The text is read as a
 sequence of characters where each escape counts as the character it stands for,
 and every run of `FRAGMENT` or more characters that also occurs in a secret is
 replaced, whatever mix of forms spelled it. A cut text can be scrubbed as well as a whole
@@ -19,13 +20,14 @@ __all__ = ["FRAGMENT", "Redactor"]
 FRAGMENT = 8  # a shorter run could be any word; a longer one must never survive
 _MASK = "***"
 _UNIT = re.compile(
-    r"\\u[0-9a-fA-F]{4}|\\[\"\\/bfnrt]"  # JSON escapes
+    r"\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|\\[\"'\\/bfnrt]"  # JSON and Python repr escapes
     r"|%[0-9a-fA-F]{2}"  # percent-encoding
-    r"|&#[0-9]{1,7};|&#[xX][0-9a-fA-F]{1,6};|&amp;"  # HTML character references
+    r"|&#[0-9]{1,7};|&#[xX][0-9a-fA-F]{1,6};|&(?:amp|quot|apos|lt|gt);"  # HTML references
     r"|.",
     re.DOTALL,
 )
 _SIMPLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_NAMED_REFERENCES = {"&amp;": "&", "&quot;": '"', "&apos;": "'", "&lt;": "<", "&gt;": ">"}
 
 
 def _decoded(unit: str) -> str:
@@ -34,13 +36,13 @@ def _decoded(unit: str) -> str:
         return unit
     if unit[0] == "%":
         return chr(int(unit[1:], 16))
-    if unit[0] == "&":  # &#116; &#x74; &amp;
-        if unit == "&amp;":
-            return "&"
+    if unit[0] == "&":  # &#116; &#x74; &quot;
+        if unit in _NAMED_REFERENCES:
+            return _NAMED_REFERENCES[unit]
         number = unit[2:-1]
         code = int(number[1:], 16) if number[0] in "xX" else int(number)
         return chr(code) if code <= 0x10FFFF else unit
-    if unit[1] == "u":
+    if unit[1] in "ux":
         return chr(int(unit[2:], 16))
     return _SIMPLE_ESCAPES.get(unit[1], unit[1])
 
