@@ -28,6 +28,15 @@ class Request:
     headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
+def _plain_status(status: int) -> int:
+    """A plain `int`: `HTTPStatus.OK` is one too, but hooks and metrics want the number."""
+    if type(status) is int:
+        return status
+    if isinstance(status, int) and not isinstance(status, bool):
+        return int(status)
+    raise TypeError(f"Reply.status must be an int, not {type(status).__name__}")
+
+
 @attrs.frozen
 class Reply:
     """One HTTP answer: status, headers, the decoded body bytes and the request id.
@@ -36,7 +45,7 @@ class Reply:
     the error message); a 2xx body that large is refused below the seam.
     """
 
-    status: int
+    status: int = attrs.field(converter=_plain_status)
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: bytes = b""
 
