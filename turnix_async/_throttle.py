@@ -131,6 +131,10 @@ class AdaptiveThrottle:
         """Requests per second currently allowed, or None when not engaged (no limit)."""
         return self._rate
 
+    def pause_left(self) -> float:
+        """Seconds until the pause the API's last `Retry-After` asked for ends (0.0: none)."""
+        return max(self._paused_until - self._clock(), 0.0)
+
     async def acquire(self, wait_limit: float | None = None) -> float:
         """Wait for a send slot; returns the seconds waited (0.0 when not engaged).
 
@@ -390,7 +394,7 @@ class AdaptiveThrottle:
         if self._on_event is not None:
             try:
                 self._on_event(event, rate)
-            except Exception:
+            except (Exception, asyncio.CancelledError):  # a plain call: not our cancellation
                 logger.exception("the on_event observer of the rate limiter failed")
 
 

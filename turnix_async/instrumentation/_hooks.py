@@ -246,7 +246,8 @@ class HookRunner:
         for index, method in methods:
             try:
                 method(details)
-            except Exception:
+            # a hook is a plain call, never cancelled: a CancelledError out of it is its bug
+            except (Exception, asyncio.CancelledError):
                 if (index, name) not in self._failed:
                     self._failed.add((index, name))
                     logger.warning(
