@@ -43,6 +43,7 @@ __all__ = [
 
 _MESSAGE_LIMIT = 300
 _WHITESPACE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # what is left of them once whitespace is one space
 _HTML_TAG = re.compile(r"<[^>]*>")
 
 
@@ -237,7 +238,8 @@ def _message_of(text: str) -> str:
 
 
 def _trim(text: str, limit: int) -> str:
-    text = _WHITESPACE.sub(" ", text).strip()
+    """The server's text made safe to show: one line, no terminal controls, cut to `limit`."""
+    text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", _WHITESPACE.sub(" ", text).strip())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
