@@ -20,6 +20,7 @@ from yarl import URL
 
 from ._auth import BearerAuth
 from ._budget import RetryBudget
+from ._closing import Closing
 from ._config import (
     DEFAULT_BASE_URL,
     checked_policy,
@@ -171,7 +172,7 @@ class AsyncTurnix:
         self._slots = Slots(connections)
         self._throttle = AdaptiveThrottle(sleep=self._sleep, on_event=self._throttle_event)
         self._budget = RetryBudget()
-        self._closing = asyncio.Event()  # wakes retry waits when the client closes
+        self._closing = Closing()  # shared with the views; wakes retry waits on close
         self._base_url = url
         self._ice_url = str(url / "credentials" / "ice")
         self._regions_url = str(url / "regions")
@@ -185,7 +186,7 @@ class AsyncTurnix:
     @property
     def closed(self) -> bool:
         """True once `close()` was called (on this client or any view of it)."""
-        return self._closing.is_set()
+        return self._closing.is_set
 
     @property
     def throttle_rate(self) -> float | None:
@@ -456,6 +457,14 @@ class AsyncTurnix:
         """Wait for the client-wide rate limit (if a 429 engaged it); returns the wait."""
         if waits_are_skipped():  # instant_retries(): a Retry-After pause is a wait like others
             return 0.0
+        pause, cap = self._throttle.pause_left(), self._policy.retry_after_cap
+        if pause > cap:  # as for the call that got it: a Retry-After above the cap is not waited
+            raise RateLimitError(
+                f"client-side: the API asked for a {pause:.3g} s pause (Retry-After),"
+                f" longer than retry_after_cap ({cap:g} s)",
+                status=429,
+                retry_after=pause,
+            )
         try:
             return await self._throttle.acquire(wait_limit)
         except ThrottleWaitExceeded as exc:
@@ -475,16 +484,8 @@ class AsyncTurnix:
 
     async def _wait(self, seconds: float) -> None:
         """Sleep between attempts, or raise ClientClosedError as soon as the client closes."""
-        if seconds > 0 and not self.closed:
-            # asyncio.wait, not wait_for: before 3.12 wait_for swallows a cancellation that
-            # races the wake-up, and the caller's own cancellation must stay one
-            closing = asyncio.ensure_future(self._closing.wait())
-            try:
-                await asyncio.wait((closing,), timeout=seconds)
-            finally:  # the helper task ends here, not one loop turn after the call
-                if not closing.done():
-                    closing.cancel()
-                    await asyncio.wait((closing,))
+        if seconds > 0:
+            await self._closing.sleep(seconds)
         if self.closed:
             raise closed_during_call()
 
