@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import re
@@ -12,7 +13,7 @@ from http import HTTPStatus
 import pytest
 from aiohttp import web
 
-from tests.loopback import ClientFactory, ScriptedServer, json_answer
+from tests.loopback import ClientFactory, ScriptedServer, json_answer, raw_answer
 from tests.test_adversarial import RawServer, _chain
 from turnix_async import AsyncTurnix, RateLimitError, ServerError, TurnixError
 from turnix_async.instrumentation import CallDetails
@@ -159,13 +160,12 @@ async def test_control_characters_of_a_request_id_never_reach_a_log_line_or_an_e
         b"HTTP/1.1 503 Unavailable\r\nX-Request-Id: req_1\x1b[2J\x1b]0;owned\x07\r\n"
         b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
     )
+    caplog.set_level(logging.DEBUG, "turnix_async")
     async with RawServer(answer) as server:
-        async with AsyncTurnix(
-            TOKEN, base_url=server.base_url, max_retries=1, backoff_base=0
-        ) as client:
-            with caplog.at_level(logging.DEBUG, "turnix_async"):
-                with pytest.raises(ServerError) as info:
-                    await client.list_regions()
+        client = AsyncTurnix(TOKEN, base_url=server.base_url, max_retries=1, backoff_base=0)
+        async with client:
+            with pytest.raises(ServerError) as info:
+                await client.list_regions()
     shown = [str(info.value), *(record.getMessage() for record in caplog.records)]
     assert not any(re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text) for text in shown), shown
 
@@ -218,8 +218,33 @@ async def test_the_throttle_never_waits_a_retry_after_above_the_cap(
     assert first.value.retry_after == 0.5  # above the cap: not waited
     loop = asyncio.get_running_loop()
     started = loop.time()
-    try:
+    with contextlib.suppress(RateLimitError):  # failing at once is what the docs describe
         await client.get_ice_credentials()
-    except RateLimitError:
-        pass  # failing at once, with .retry_after, is what the docs describe
     assert loop.time() - started < 0.3, "the next call waited a Retry-After above the cap"
+
+
+async def test_control_characters_of_an_error_body_never_reach_its_message(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    """The same injection through the body: a JSON `error` of `\\u001b[2J` decodes to ESC."""
+    loopback.script(REGIONS, raw_answer(b'{"error": "bad\\u001b[2J\\u009b\\u0007 thing"}', 400))
+    with pytest.raises(TurnixError) as info:
+        await make_client().list_regions()
+    shown = [str(info.value), getattr(info.value, "body", "")]
+    assert not any(re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text) for text in shown), shown
+    assert "bad" in str(info.value) and "thing" in str(info.value)
+
+
+async def test_a_call_the_api_pause_would_hold_past_its_cap_fails_at_once_unsent(
+    loopback: ScriptedServer, make_client: ClientFactory
+) -> None:
+    slow_down = json_answer({"error": "slow down"}, 429, {"Retry-After": "5"})
+    loopback.script(ICE, slow_down, json_answer())
+    patient = make_client(max_retries=0)
+    with pytest.raises(RateLimitError):
+        await patient.get_ice_credentials()  # 5 s is within its cap: the client pauses
+    hasty = patient.with_options(retry_after_cap=1)
+    with pytest.raises(RateLimitError, match="retry_after_cap") as info:
+        await hasty.get_ice_credentials()
+    assert info.value.retry_after is not None and 4 < info.value.retry_after <= 5
+    assert loopback.count(ICE) == 1  # it was not sent into the pause
