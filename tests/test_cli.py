@@ -204,6 +204,9 @@ async def test_an_exit_code_from_a_subprocess(turnix_server: FakeTurnixServer) -
         ("slow", 5, ["regions", "--retries", "0", "--timeout", "0.2"], "timed out"),
         ("refused", 5, ["regions", "--retries", "0"], "network error"),
         ("ok", 5, ["serve", "--port", "{port}"], "cannot listen"),
+        ("ok", 2, ["ice", "--retries", "-1"], "argument --retries: max_retries must be"),
+        ("ok", 2, ["regions", "--timeout", "nan"], "argument --timeout: timeout must be"),
+        ("no token", 2, ["regions", "--timeout", "0"], "argument --timeout"),
     ],
 )
 async def test_exit_codes_in_process(

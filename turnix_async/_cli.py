@@ -16,12 +16,13 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._config import BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV
 from ._log import LOG_ENV
 from ._tables import credentials_table, regions_table
+from ._validate import check_int, check_seconds
 
 if TYPE_CHECKING:
     from ._client import AsyncTurnix
@@ -104,6 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _checked(convert: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type from the client's own check: the message comes under the flag's name."""
+
+    def checked(text: str) -> object:
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return checked
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
@@ -119,10 +132,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
     network = _Parser(add_help=False)
     network.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="seconds per attempt (10)"
+        "--timeout",
+        type=_checked(lambda text: check_seconds("timeout", float(text))),
+        default=10.0,
+        metavar="S",
+        help="seconds per attempt (10)",
     )
     network.add_argument(
-        "--retries", type=int, default=2, metavar="N", help="retries after a failure (2)"
+        "--retries",
+        type=_checked(lambda text: check_int("max_retries", int(text), minimum=0)),
+        default=2,
+        metavar="N",
+        help="retries after a failure (2)",
     )
     network.add_argument(
         "--insecure-http",
