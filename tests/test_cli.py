@@ -8,6 +8,7 @@ shows: the console script, the exit status, signals.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from tests.loopback import ICE_BODY, TOKEN, ScriptedServer, json_answer
 from turnix_async import IceCredentialsRequest
 from turnix_async._cli import main
 from turnix_async.testing import FakeTurnixServer
@@ -347,3 +349,17 @@ async def test_serve_runs_until_a_signal(
     assert process.returncode == 0, err
     assert "POST /api/v1/credentials/ice" in err.decode()
     assert err.decode().rstrip().endswith("stopped")
+
+
+async def test_the_table_never_prints_the_servers_control_characters(
+    loopback: ScriptedServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = copy.deepcopy(ICE_BODY)
+    body["iceServers"][-1]["username"] = "user\x1b]0;owned\x07\x1b[2J\n\x9bforged"
+    loopback.script("/api/v1/credentials/ice", json_answer(body))
+    env = {"TURNIX_API_TOKEN": TOKEN, "TURNIX_BASE_URL": loopback.base_url}
+    run = await _main("ice", env=env, monkeypatch=monkeypatch, capsys=capsys)
+    assert run.code == 0, run
+    assert "user" in run.out and "forged" in run.out
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", run.out), run.out
+    assert run.out.count("\n") == len(ICE_BODY["iceServers"]) + 2  # no forged row

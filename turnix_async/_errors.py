@@ -43,7 +43,7 @@ __all__ = [
 
 _MESSAGE_LIMIT = 300
 _WHITESPACE = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # what is left of them once whitespace is one space
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _HTML_TAG = re.compile(r"<[^>]*>")
 
 
@@ -237,9 +237,18 @@ def _message_of(text: str) -> str:
     return _trim(_HTML_TAG.sub(" ", text), _MESSAGE_LIMIT)
 
 
+def printable(text: str) -> str:
+    """The server's text with its control characters (C0, DEL, C1) shown as U+FFFD.
+
+    Printed to a terminal or a log, ESC and BEL sequences would drive the reader's
+    terminal, and a newline would forge a line.
+    """
+    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text)
+
+
 def _trim(text: str, limit: int) -> str:
     """The server's text made safe to show: one line, no terminal controls, cut to `limit`."""
-    text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", _WHITESPACE.sub(" ", text).strip())
+    text = printable(_WHITESPACE.sub(" ", text).strip())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import timedelta, timezone
 from typing import TYPE_CHECKING
 
+from ._errors import printable
+
 if TYPE_CHECKING:
     from ._models import IceCredentials, Region
 
@@ -13,7 +15,8 @@ __all__ = ["credentials_table", "duration", "regions_table", "table"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns two spaces apart, without trailing spaces."""
+    """Left-aligned columns two spaces apart, without trailing spaces; cells made printable."""
+    rows = [[printable(cell) for cell in row] for row in rows]  # the server's text
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
     lines = (
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
