@@ -113,6 +113,35 @@ async def test_a_401_is_one_failed_call_in_every_hook(
     )
 
 
+async def test_a_call_its_caller_cancels_is_still_one_call_in_every_hook(
+    turnix_server: FakeTurnixServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry, (provider, exporter), recorder = CollectorRegistry(), tracing(), Recorder()
+    hooks = (PrometheusHooks(registry), OpenTelemetryHooks(provider), LoggingHooks(), recorder)
+    hold = turnix_server.hold_next()
+    with caplog.at_level(logging.INFO, logger="turnix_async.calls"):
+        async with client(turnix_server, *hooks) as turnix:
+            call = asyncio.create_task(turnix.list_regions())
+            await hold.arrived()
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            hold.release()
+
+    labels = {"endpoint": "regions", "outcome": "cancelled"}
+    assert registry.get_sample_value("turnix_calls_total", labels) == 1
+    duration = registry.get_sample_value(
+        "turnix_call_duration_seconds_count", {"endpoint": "regions"}
+    )
+    assert duration == 1
+    (details,) = recorder.calls
+    assert (details.outcome, details.status, details.attempts) == ("cancelled", None, 1)
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    (record,) = [r for r in caplog.records if r.name == "turnix_async.calls"]
+    assert (record.levelno, record.outcome) == (logging.INFO, "cancelled")  # type: ignore[attr-defined]
+
+
 async def test_the_span_of_a_call_is_a_child_of_the_callers_span(
     turnix_server: FakeTurnixServer,
 ) -> None:

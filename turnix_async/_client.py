@@ -53,7 +53,7 @@ from ._throttle import AdaptiveThrottle, ThrottleWaitExceeded
 from ._transport import AiohttpTransport, check_proxy, check_ssl, check_trace_configs
 from ._validate import check_int, check_seconds
 from ._wire import Reply, Request, Transport
-from .instrumentation._hooks import CallRecord, Hook, HookRunner, ThrottleDetails
+from .instrumentation._hooks import CANCELLED, CallRecord, Hook, HookRunner, ThrottleDetails
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTurnix"]
 
@@ -306,6 +306,9 @@ class AsyncTurnix:
             result = parse(self._checked(await self._call(request, record)))
         except TurnixError as exc:
             self._hooks.call(record.details(sdk_class_name(exc)))
+            raise
+        except asyncio.CancelledError:  # the caller gave up: a call still, that took its time
+            self._hooks.call(record.details(CANCELLED))
             raise
         self._hooks.call(record.details("ok"))
         return result

@@ -1,7 +1,7 @@
 """What hooks receive and how they are called: frozen details, the hook protocols, HookRunner.
 
 The details carry only bounded, non-secret facts about a call: the endpoint, an
-outcome that is "ok" or the name of a `TurnixError` class, statuses, counts, times
+outcome that is "ok", "cancelled" or the name of a `TurnixError` class, statuses, counts, times
 and the server's request id. No field can hold the API token, a request argument,
 a response body or the credentials themselves, so no hook can leak them.
 """
@@ -38,6 +38,7 @@ logger = logging.getLogger("turnix_async")
 
 ENDPOINTS = frozenset({"ice_credentials", "regions"})
 THROTTLE_EVENTS = frozenset({"engaged", "released"})
+CANCELLED = "cancelled"  # the outcome of a call whose caller's task was cancelled
 _HTTP_REASON = re.compile(r"HTTP [1-5][0-9][0-9]")
 _error_names: frozenset[str] = frozenset()
 
@@ -70,8 +71,8 @@ def _check_endpoint(_: object, attribute: attrs.Attribute[str], value: str) -> N
 
 
 def _check_outcome(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if value != "ok" and not (isinstance(value, str) and _is_error_name(value)):
-        raise ValueError(f"{attribute.name} must be 'ok' or a TurnixError class name")
+    if value not in ("ok", CANCELLED) and not (isinstance(value, str) and _is_error_name(value)):
+        raise ValueError(f"{attribute.name} must be 'ok', 'cancelled' or a TurnixError class name")
 
 
 def _check_reason(_: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -113,7 +114,8 @@ class CallDetails:
 
     Attributes:
         endpoint: "ice_credentials" or "regions".
-        outcome: "ok", or the class name of the `TurnixError` the call raised.
+        outcome: "ok"; the class name of the `TurnixError` the call raised; or
+            "cancelled" when the caller's task was cancelled during the call.
         status: the last HTTP status, None when no response arrived.
         attempts: how many requests were sent.
         duration: seconds from the start of the call to its end, waits included.

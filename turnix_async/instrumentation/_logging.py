@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ._hooks import CallDetails, ThrottleDetails
+from ._hooks import CANCELLED, CallDetails, ThrottleDetails
 
 __all__ = ["LoggingHooks"]
 
@@ -35,7 +35,7 @@ class LoggingHooks:
 
     def on_call(self, details: CallDetails) -> None:
         self._logger.log(
-            logging.INFO if details.ok else logging.WARNING,
+            logging.INFO if details.ok or details.outcome == CANCELLED else logging.WARNING,
             "turnix %s %s in %.3f s (%d attempt%s, HTTP %s, request id %s)",
             details.endpoint,
             details.outcome,
