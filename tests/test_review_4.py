@@ -1,0 +1,93 @@
+"""Fourth review: the day's changes (c3d2fed^..7bc6dbf), one failing test per reproduced defect,
+against loopback servers and MockTransport."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.loopback import TOKEN
+from turnix_async import AsyncTurnix, TurnixConnectionError, TurnixError
+from turnix_async.instrumentation import CallDetails
+from turnix_async.testing import MockTransport, Reply, Request
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[CallDetails] = []
+
+    def on_call(self, details: CallDetails) -> None:
+        self.calls.append(details)
+
+
+def _no_fragment(text: str, secret: str, size: int = 8) -> bool:
+    return not any(secret[i : i + size] in text for i in range(len(secret) - size + 1))
+
+
+# --- 1. the token in aiohttp's doubly escaped echo of a bad status line -----------------
+
+BOTH_QUOTES_TOKEN = "tnx_'ab\"cd'ef\"gh'ij\"kl'mn\"op"
+BACKSLASH_TOKEN = "tnx_\\ab\\cd\\ef\\gh\\ij\\kl"
+
+
+@pytest.mark.parametrize("token", [BOTH_QUOTES_TOKEN, BACKSLASH_TOKEN])
+async def test_a_token_echoed_in_a_bad_status_line_is_scrubbed_when_doubly_escaped(
+    token: str,
+) -> None:
+    """str(ClientResponseError) shows `message=%r`, and that message holds a bytes repr of
+    the bad line: the token is escaped twice (`'` -> `\\\\\\'` once the outer repr quotes
+    with `'`, `\\` -> `\\\\\\\\`). The redactor decodes one level only, so a stray backslash
+    sits before every quote (or doubles every backslash) of the token, no run of 8 token
+    characters is left, and the whole token is shown, legible, in the TurnixConnectionError
+    (and in a deadline's "(last: ...)"). docs/errors.md: the token "never appears ... That
+    holds for messages built from aiohttp's own errors too, such as a malformed status line
+    that echoes the request's headers". Both tokens pass the SDK's token check."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        (auth,) = [line for line in head.split(b"\r\n") if line.lower().startswith(b"author")]
+        writer.write(b"HTTP/1.1 2%s 0\r\n\r\n" % auth)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        base_url = f"http://127.0.0.1:{port}/api/v1"
+        async with AsyncTurnix(token, base_url=base_url, max_retries=0) as client:
+            with pytest.raises(TurnixConnectionError) as info:
+                await client.list_regions()
+    finally:
+        server.close()
+        await server.wait_closed()
+    # read as a person would: escapes dropped
+    assert _no_fragment(str(info.value).replace("\\", ""), token.replace("\\", "")), str(
+        info.value
+    )
+
+
+# --- 2. a Reply status no CallDetails accepts ------------------------------------------
+
+
+@pytest.mark.parametrize("status", [1000, -1, 10**30])
+async def test_a_mock_reply_with_an_impossible_status_is_a_typed_error_with_hooks(
+    status: int,
+) -> None:
+    """Reply's new converter only refuses non-ints, so `Reply(1000)` / `Reply(-1)` are made;
+    without hooks the call raises TurnixAPIError("HTTP 1000: {}"), with any hook installed
+    it raises a bare ValueError ("status must be an HTTP status (an int) or None") from
+    CallDetails' validator (0-999), outside the hook runner's protection
+    (_client.py:_fetch -> CallRecord.details). Hooks must never change a call's outcome;
+    Reply should refuse the status where it is made, as it does a str."""
+
+    def handler(request: Request) -> Reply:
+        return Reply(status, {}, b"{}")
+
+    recorder = Recorder()
+    client = AsyncTurnix(TOKEN, transport=MockTransport(handler), hooks=[recorder])
+    async with client:
+        with pytest.raises((TurnixError, TypeError, ValueError)) as info:
+            await client.list_regions()
+    assert isinstance(info.value, TurnixError), repr(info.value)
+    assert len(recorder.calls) == 1
