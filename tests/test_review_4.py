@@ -62,9 +62,7 @@ async def test_a_token_echoed_in_a_bad_status_line_is_scrubbed_when_doubly_escap
         server.close()
         await server.wait_closed()
     # read as a person would: escapes dropped
-    assert _no_fragment(str(info.value).replace("\\", ""), token.replace("\\", "")), str(
-        info.value
-    )
+    assert _no_fragment(str(info.value).replace("\\", ""), token.replace("\\", "")), str(info.value)
 
 
 # --- 2. a Reply status no CallDetails accepts ------------------------------------------
