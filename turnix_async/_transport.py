@@ -99,6 +99,10 @@ class AiohttpTransport:
         # no chain: aiohttp's exceptions hold the request's headers and the proxy URL, password
         # included, and `from None` only hides them (`__context__` still refers to them)
         error.__cause__ = error.__context__ = None
+        if sys.version_info < (3, 11):
+            # 3.10 keeps the exception aiohttp's future threw into this task "being handled"
+            # until the task next yields, and every raise until then takes it as __context__
+            await asyncio.sleep(0)
         raise error
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
