@@ -3,7 +3,8 @@
 A server or a proxy may echo a secret back in any form: raw, JSON-escaped
 (`\\u0074`, `\\/`), in a Python repr (`\\'`, `\\x74`: aiohttp's messages quote the
 bytes they could not parse), percent-encoded, as HTML character references
-(`&#116;`, `&quot;`), whole or in part. The text is read as a
+(`&#116;`, `&quot;`), any of them escaped again (aiohttp shows a repr inside a repr),
+whole or in part. The text is read as a
 sequence of characters where each escape counts as the character it stands for,
 and every run of `FRAGMENT` or more characters that also occurs in a secret is
 replaced, whatever mix of forms spelled it. A cut text can be scrubbed as well as a whole
@@ -19,10 +20,11 @@ __all__ = ["FRAGMENT", "Redactor"]
 
 FRAGMENT = 8  # a shorter run could be any word; a longer one must never survive
 _MASK = "***"
+# each form may be escaped again (a repr of a repr, `&amp;quot;`, `%2541`): one unit still
 _UNIT = re.compile(
-    r"\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|\\[\"'\\/bfnrt]"  # JSON and Python repr escapes
-    r"|%[0-9a-fA-F]{2}"  # percent-encoding
-    r"|&#[0-9]{1,7};|&#[xX][0-9a-fA-F]{1,6};|&(?:amp|quot|apos|lt|gt);"  # HTML references
+    r"\\+(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[\"'\\/bfnrt])"  # JSON and Python repr escapes
+    r"|%(?:25)*[0-9a-fA-F]{2}"  # percent-encoding
+    r"|&(?:amp;)*(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|amp|quot|apos|lt|gt);"  # HTML references
     r"|.",
     re.DOTALL,
 )
@@ -34,17 +36,21 @@ def _decoded(unit: str) -> str:
     """The one character an escape (or a plain character) stands for."""
     if len(unit) == 1:
         return unit
-    if unit[0] == "%":
-        return chr(int(unit[1:], 16))
-    if unit[0] == "&":  # &#116; &#x74; &quot;
-        if unit in _NAMED_REFERENCES:
-            return _NAMED_REFERENCES[unit]
-        number = unit[2:-1]
+    if unit[0] == "%":  # %74, %2574
+        return chr(int(unit[-2:], 16))
+    if unit[0] == "&":  # &#116; &#x74; &quot; &amp;quot;
+        reference = unit
+        while reference.startswith("&amp;") and len(reference) > len("&amp;"):
+            reference = "&" + reference[len("&amp;") :]
+        if reference in _NAMED_REFERENCES:
+            return _NAMED_REFERENCES[reference]
+        number = reference[2:-1]
         code = int(number[1:], 16) if number[0] in "xX" else int(number)
         return chr(code) if code <= 0x10FFFF else unit
-    if unit[1] in "ux":
-        return chr(int(unit[2:], 16))
-    return _SIMPLE_ESCAPES.get(unit[1], unit[1])
+    escape = unit.lstrip("\\") or "\\"  # \' \\\' \x74 \\x74; a run of backslashes is one
+    if escape[0] in "ux":
+        return chr(int(escape[1:], 16))
+    return _SIMPLE_ESCAPES.get(escape[0], escape[0])
 
 
 def _plain(text: str) -> str:
