@@ -6,6 +6,7 @@ aiohttp object. A `Transport` sends ONE attempt; retrying is decided above it.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -29,12 +30,17 @@ class Request:
 
 
 def _plain_status(status: int) -> int:
-    """A plain `int`: `HTTPStatus.OK` is one too, but hooks and metrics want the number."""
-    if type(status) is int:
-        return status
-    if isinstance(status, int) and not isinstance(status, bool):
-        return int(status)
-    raise TypeError(f"Reply.status must be an int, not {type(status).__name__}")
+    """Three digits as a plain `int` (`HTTPStatus.OK` is 200): what hooks and metrics take.
+
+    aiohttp reads any three digits from a server (`099`, `999`), so a transport may too.
+    """
+    if type(status) is not int:
+        if isinstance(status, bool) or not hasattr(status, "__index__"):
+            raise TypeError(f"Reply.status must be an int, not {type(status).__name__}")
+        status = operator.index(status)
+    if not 0 <= status <= 999:
+        raise ValueError(f"Reply.status must be an HTTP status of three digits (got {status})")
+    return status
 
 
 @attrs.frozen
