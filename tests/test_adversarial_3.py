@@ -248,3 +248,11 @@ async def test_a_call_the_api_pause_would_hold_past_its_cap_fails_at_once_unsent
         await hasty.get_ice_credentials()
     assert info.value.retry_after is not None and 4 < info.value.retry_after <= 5
     assert loopback.count(ICE) == 1  # it was not sent into the pause
+
+
+def test_bidi_and_line_separator_controls_are_not_printed_either() -> None:
+    from turnix_async._tables import table
+
+    shown = table(["A"], [["user\u202egnp.exe\u2028forged\u2066x\u2069"]])
+    assert not re.search("[\u202a-\u202e\u2066-\u2069\u2028\u2029]", shown), shown
+    assert "user" in shown and "forged" in shown

@@ -43,5 +43,6 @@ class Closing:
 
 
 def _wake(woken: asyncio.Future[None]) -> None:
-    if not woken.done():
+    # a wait left behind in a loop closed without cancelling its tasks has nothing to wake
+    if not woken.done() and not woken.get_loop().is_closed():
         woken.set_result(None)

@@ -43,7 +43,7 @@ __all__ = [
 
 _MESSAGE_LIMIT = 300
 _WHITESPACE = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _HTML_TAG = re.compile(r"<[^>]*>")
 
 
@@ -238,7 +238,7 @@ def _message_of(text: str) -> str:
 
 
 def printable(text: str) -> str:
-    """The server's text with its control characters (C0, DEL, C1) shown as U+FFFD.
+    """The server's text with its control characters (C0, DEL, C1, bidi) shown as U+FFFD.
 
     Printed to a terminal or a log, ESC and BEL sequences would drive the reader's
     terminal, and a newline would forge a line.
