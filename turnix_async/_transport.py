@@ -100,8 +100,8 @@ class AiohttpTransport:
         # included, and `from None` only hides them (`__context__` still refers to them)
         error.__cause__ = error.__context__ = None
         if sys.version_info < (3, 11):
-            # 3.10 keeps the exception aiohttp's future threw into this task "being handled"
-            # until the task next yields, and every raise until then takes it as __context__
+            # 3.10 can leave aiohttp's exception marked "being handled" in this task until it
+            # next yields (seen under pytest-asyncio): a raise before that takes it as context
             await asyncio.sleep(0)
         raise error
 
