@@ -170,3 +170,27 @@ class Hold:
 
     def release(self) -> None:
         self._released.set()
+
+
+async def status_line_echo_error(token: str) -> BaseException:
+    """What `list_regions()` raises against a raw server whose malformed status line echoes
+    the request's Authorization header (aiohttp quotes the line in its error)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        (auth,) = [line for line in head.split(b"\r\n") if line.lower().startswith(b"author")]
+        writer.write(b"HTTP/1.1 2%s 0\r\n\r\n" % auth)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    base_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/api/v1"
+    try:
+        async with AsyncTurnix(token, base_url=base_url, max_retries=0) as client:
+            await client.list_regions()
+    except BaseException as error:
+        return error
+    finally:
+        server.close()
+        await server.wait_closed()
+    raise AssertionError("list_regions() succeeded against a malformed status line")

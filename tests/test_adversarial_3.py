@@ -13,8 +13,14 @@ from http import HTTPStatus
 import pytest
 from aiohttp import web
 
-from tests.loopback import ClientFactory, ScriptedServer, json_answer, raw_answer
-from tests.test_adversarial import RawServer, _chain
+from tests.loopback import (
+    ClientFactory,
+    ScriptedServer,
+    json_answer,
+    raw_answer,
+    status_line_echo_error,
+)
+from tests.test_adversarial import RawServer, Recorder, _chain
 from turnix_async import AsyncTurnix, RateLimitError, ServerError, TurnixError
 from turnix_async.instrumentation import CallDetails
 from turnix_async.testing import MockTransport, Reply, Request
@@ -22,14 +28,6 @@ from turnix_async.testing import MockTransport, Reply, Request
 ICE = "/api/v1/credentials/ice"
 REGIONS = "/api/v1/regions"
 TOKEN = "tnx_test_Secret-Token-0123456789"
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[CallDetails] = []
-
-    def on_call(self, details: CallDetails) -> None:
-        self.calls.append(details)
 
 
 def _shown(error: BaseException) -> str:
@@ -76,25 +74,10 @@ async def test_a_token_echoed_in_a_bad_status_line_is_scrubbed_whatever_its_quot
     `\\'`, which the redactor does not read as an escape: no 8-character run is left and the
     whole token is shown in the TurnixConnectionError."""
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        (auth,) = [line for line in head.split(b"\r\n") if line.lower().startswith(b"author")]
-        writer.write(b"HTTP/1.1 2%s 0\r\n\r\n" % auth)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        base_url = f"http://127.0.0.1:{port}/api/v1"
-        async with AsyncTurnix(APOSTROPHE_TOKEN, base_url=base_url, max_retries=0) as client:
-            with pytest.raises(TurnixError) as info:
-                await client.list_regions()
-    finally:
-        server.close()
-        await server.wait_closed()
+    error = await status_line_echo_error(APOSTROPHE_TOKEN)
+    assert isinstance(error, TurnixError), repr(error)
     # the token's letters, whatever escaping sits between its pieces
-    assert not re.search(r"abcdef\W{1,8}ghijkl\W{1,8}mnopqr", _shown(info.value))
+    assert not re.search(r"abcdef\W{1,8}ghijkl\W{1,8}mnopqr", _shown(error))
 
 
 # --- 3. hooks break a successful call whose Reply status is an IntEnum ------------------

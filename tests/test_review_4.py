@@ -3,13 +3,12 @@ against loopback servers and MockTransport."""
 
 from __future__ import annotations
 
-import asyncio
 import traceback
 
 import pytest
 
-from tests.loopback import TOKEN
-from turnix_async import AsyncTurnix, TurnixConnectionError
+from tests.loopback import TOKEN, status_line_echo_error
+from turnix_async import TurnixConnectionError
 from turnix_async.instrumentation import CallDetails
 from turnix_async.testing import Reply
 
@@ -45,25 +44,10 @@ async def test_a_token_echoed_in_a_bad_status_line_is_scrubbed_when_doubly_escap
     holds for messages built from aiohttp's own errors too, such as a malformed status line
     that echoes the request's headers". Both tokens pass the SDK's token check."""
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        (auth,) = [line for line in head.split(b"\r\n") if line.lower().startswith(b"author")]
-        writer.write(b"HTTP/1.1 2%s 0\r\n\r\n" % auth)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        base_url = f"http://127.0.0.1:{port}/api/v1"
-        async with AsyncTurnix(token, base_url=base_url, max_retries=0) as client:
-            with pytest.raises(TurnixConnectionError) as info:
-                await client.list_regions()
-    finally:
-        server.close()
-        await server.wait_closed()
+    error = await status_line_echo_error(token)
+    assert isinstance(error, TurnixConnectionError), repr(error)
     # read as a person would: escapes dropped
-    assert _no_fragment(str(info.value).replace("\\", ""), token.replace("\\", "")), str(info.value)
+    assert _no_fragment(str(error).replace("\\", ""), token.replace("\\", "")), str(error)
 
 
 # --- 2. a Reply status no CallDetails accepts ------------------------------------------
@@ -94,22 +78,7 @@ async def test_the_error_of_a_bad_status_line_carries_no_chain_on_any_python() -
     """Python 3.10 gave it aiohttp's HttpProcessingError (the echoed token inside) as
     `__context__`: a logged traceback showed the token under "During handling of ..."."""
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        (auth,) = [line for line in head.split(b"\r\n") if line.lower().startswith(b"author")]
-        writer.write(b"HTTP/1.1 2%s 0\r\n\r\n" % auth)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        base_url = f"http://127.0.0.1:{port}/api/v1"
-        async with AsyncTurnix(TOKEN, base_url=base_url, max_retries=0) as client:
-            with pytest.raises(TurnixConnectionError) as info:
-                await client.list_regions()
-    finally:
-        server.close()
-        await server.wait_closed()
-    assert info.value.__cause__ is None and info.value.__context__ is None
-    assert TOKEN[4:12] not in "".join(traceback.format_exception(info.value))
+    error = await status_line_echo_error(TOKEN)
+    assert isinstance(error, TurnixConnectionError), repr(error)
+    assert error.__cause__ is None and error.__context__ is None
+    assert TOKEN[4:12] not in "".join(traceback.format_exception(error))
