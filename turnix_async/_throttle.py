@@ -394,7 +394,7 @@ class AdaptiveThrottle:
         if self._on_event is not None:
             try:
                 self._on_event(event, rate)
-            except (Exception, asyncio.CancelledError):  # a plain call: not our cancellation
+            except Exception:
                 logger.exception("the on_event observer of the rate limiter failed")
 
 
